@@ -1,0 +1,181 @@
+# shellcheck shell=bash
+# Shared by scripts/setup, scripts/test and scripts/develop: the two Home Assistant
+# environments of TOOLCHAIN.md and how to run a command inside either of them.
+#
+#   latest: Python >= 3.14.2, requirements/latest.txt (newest HA that phcc pins)
+#   oldest: Python 3.13,      requirements/oldest.txt (HA 2025.4, hacs.json's minimum)
+#
+# Python 3.14 is used natively when the machine has it; otherwise, as root on Debian,
+# from a Debian sid root filesystem kept in .cache/ and entered with chroot.
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CACHE="$REPO/.cache"
+ROOTFS="$CACHE/rootfs-sid"
+ROOTFS_PACKAGES="python3.14,python3.14-venv,python3.14-dev,ca-certificates,build-essential,git,espeak-ng,sox"
+HOST_CA=/etc/ssl/certs/ca-certificates.crt
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+venv_dir() { printf '%s/venv-%s' "$CACHE" "$1"; }
+
+# --- finding a Python ------------------------------------------------------------
+
+python_ok() {  # python_ok BIN MAJOR.MINOR [MIN_PATCH]
+    local bin=$1 want=$2 min_patch=${3:-0}
+    "$bin" -c "import sys; v=sys.version_info; raise SystemExit(0 if f'{v[0]}.{v[1]}'=='$want' and v[2]>=$min_patch else 1)" 2>/dev/null
+}
+
+find_python313() {
+    local candidate
+    for candidate in "${WAKEUP_PYTHON313:-}" python3.13 "$(pyenv root 2>/dev/null)"/versions/3.13.*/bin/python3.13; do
+        [ -n "$candidate" ] || continue
+        if python_ok "$candidate" 3.13; then command -v "$candidate"; return 0; fi
+    done
+    return 1
+}
+
+find_python314() {
+    local candidate
+    for candidate in "${WAKEUP_PYTHON314:-}" python3.14; do
+        [ -n "$candidate" ] || continue
+        if python_ok "$candidate" 3.14 2; then command -v "$candidate"; return 0; fi
+    done
+    return 1
+}
+
+# "native" or "chroot": how the latest environment runs on this machine.
+latest_kind() {
+    if [ "${WAKEUP_FORCE_CHROOT:-0}" != 1 ] && find_python314 >/dev/null; then
+        echo native
+    elif [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+        echo chroot
+    else
+        die "no Python >= 3.14.2 found. Install python3.14 (or set WAKEUP_PYTHON314), or run as root on Debian so that scripts/setup can build a Debian sid root filesystem."
+    fi
+}
+
+# --- the sid root filesystem -------------------------------------------------------
+
+rootfs_mounts() { findmnt -R -n -o TARGET --list "$ROOTFS" 2>/dev/null | grep -v -x "$ROOTFS" || true; }
+
+ensure_rootfs() {
+    local stamp="$ROOTFS/.wakeup-coach-rootfs"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ROOTFS_PACKAGES" ]; then return 0; fi
+    if [ -e "$ROOTFS" ]; then
+        # Never delete a root filesystem with anything mounted inside it: rm -rf would walk into /dev, /proc or the checkout.
+        [ -z "$(rootfs_mounts)" ] || die "refusing to rebuild $ROOTFS: still mounted: $(rootfs_mounts | tr '\n' ' ')"
+        log "removing outdated $ROOTFS"
+        rm -rf --one-file-system "$ROOTFS"
+    fi
+    command -v mmdebstrap >/dev/null || { log "installing mmdebstrap"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap >/dev/null; }
+    local mirror
+    mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+    [ -n "$mirror" ] || die "cannot read a Debian mirror from the host's apt sources"
+    log "building a Debian sid root filesystem for Python 3.14 (about a minute)"
+    mkdir -p "$CACHE"
+    mmdebstrap --quiet --aptopt='Acquire::Check-Valid-Until "false"' --variant=apt \
+        --include="$ROOTFS_PACKAGES" sid "$ROOTFS.tmp" "$mirror"
+    mv "$ROOTFS.tmp" "$ROOTFS"
+    echo "$ROOTFS_PACKAGES" >"$stamp"
+}
+
+# Mounts are shared between concurrent users of one rootfs (a test run beside scripts/develop):
+# each holds a shared lock, and whoever can take the lock exclusively on the way out unmounts.
+_mount_rootfs() {
+    mkdir -p "$CACHE"
+    exec {ROOTFS_LOCK_FD}>"$CACHE/rootfs.lock"
+    flock -s "$ROOTFS_LOCK_FD"
+    cp "$HOST_CA" "$ROOTFS/etc/ssl/certs/host-ca.crt"
+    cp /etc/resolv.conf "$ROOTFS/etc/resolv.conf" 2>/dev/null || true
+    mountpoint -q "$ROOTFS/proc" || mount -t proc proc "$ROOTFS/proc"
+    local dir
+    for dir in dev sys; do
+        if ! mountpoint -q "$ROOTFS/$dir"; then
+            mount --rbind "/$dir" "$ROOTFS/$dir"
+            mount --make-rslave "$ROOTFS/$dir"
+        fi
+    done
+    mkdir -p "$ROOTFS$REPO"
+    mountpoint -q "$ROOTFS$REPO" || mount --bind "$REPO" "$ROOTFS$REPO"
+}
+
+_unmount_rootfs() {
+    [ -n "${ROOTFS_LOCK_FD:-}" ] || return 0
+    if flock -x -n "$ROOTFS_LOCK_FD"; then
+        local target
+        for target in "$ROOTFS$REPO" "$ROOTFS/sys" "$ROOTFS/dev" "$ROOTFS/proc"; do
+            mountpoint -q "$target" && umount -R "$target" 2>/dev/null || umount -R -l "$target" 2>/dev/null || true
+        done
+    fi
+    exec {ROOTFS_LOCK_FD}>&-
+    ROOTFS_LOCK_FD=
+}
+
+# --- running inside an environment ------------------------------------------------
+
+# Variables a command may need inside the chroot, which starts from an empty environment.
+PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_PORT COLUMNS)
+
+# in_env ENV CMD...: run CMD from the repository root with ENV's venv first on PATH.
+in_env() {
+    local env=$1; shift
+    local venv; venv=$(venv_dir "$env")
+    if [ "$env" = latest ] && [ "$(latest_kind)" = chroot ]; then
+        local -a vars=(PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root LANG=C.UTF-8
+                       SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt PIP_CERT=/etc/ssl/certs/host-ca.crt
+                       REQUESTS_CA_BUNDLE=/etc/ssl/certs/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1
+                       VIRTUAL_ENV="$venv")
+        local name
+        for name in "${PASS_ENV[@]}"; do [ -n "${!name:-}" ] && vars+=("$name=${!name}"); done
+        _mount_rootfs
+        local rc=0
+        chroot "$ROOTFS" /usr/bin/env -i "${vars[@]}" bash -c 'cd "$0" && exec "$@"' "$REPO" "$@" || rc=$?
+        _unmount_rootfs
+        return $rc
+    fi
+    (cd "$REPO" && PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "$@")
+}
+
+# --- venvs -------------------------------------------------------------------------
+
+requirements_file() { printf '%s/requirements/%s.txt' "$REPO" "$1"; }
+
+requirements_stamp() {  # everything a venv depends on; a change rebuilds it
+    cat "$(requirements_file "$1")" "$REPO"/requirements/common.txt | sha256sum | cut -c1-16
+}
+
+ensure_venv() {
+    local env=$1 venv; venv=$(venv_dir "$env")
+    local stamp; stamp=$(requirements_stamp "$env")
+    if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ] && [ -x "$venv/bin/python" ]; then
+        return 0
+    fi
+    local python
+    case "$env" in
+        oldest) python=$(find_python313) || die "no Python 3.13 found (tried python3.13 and pyenv's 3.13.*); set WAKEUP_PYTHON313";;
+        latest)
+            if [ "$(latest_kind)" = native ]; then python=$(find_python314); else ensure_rootfs; python=/usr/bin/python3.14; fi;;
+        *) die "unknown environment $env";;
+    esac
+    log "creating the $env environment in ${venv#"$REPO"/} ($python)"
+    rm -rf "$venv"
+    in_env "$env" "$python" -m venv "$venv"
+    in_env "$env" python -m pip install --quiet --upgrade pip
+    in_env "$env" python -m pip install --quiet -r "requirements/$env.txt"
+    echo "$stamp" >"$venv/.stamp"
+}
+
+parse_env_args() {  # sets ENVS from --latest / --oldest (default: both)
+    ENVS=()
+    local arg
+    for arg in "$@"; do
+        case "$arg" in
+            --latest) ENVS+=(latest);;
+            --oldest) ENVS+=(oldest);;
+            *) REST_ARGS+=("$arg");;
+        esac
+    done
+    [ ${#ENVS[@]} -gt 0 ] || ENVS=(latest oldest)
+}
