@@ -1,0 +1,130 @@
+"""Wake-up Coach: an AI phone call that keeps you talking until you are out of bed."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import openai
+
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .const import (
+    CONF_ACCOUNT_SID,
+    CONF_AUTH_TOKEN,
+    CONF_OPENAI_API_KEY,
+    CONF_OPENAI_BASE_URL,
+    CONF_TWILIO_BASE_URL,
+    DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_TWILIO_BASE_URL,
+    DOMAIN,
+    LOGGER,
+    SUBENTRY_SLEEPER,
+)
+from .data import WakeupCoachConfigEntry, WakeupCoachData
+from .models import SleeperConfig
+from .openai_client import async_check_openai, async_create_openai_client
+from .services import async_setup_services
+from .sleeper import Sleeper
+from .store import SettingsStore
+from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
+
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.NUMBER,
+    Platform.SENSOR,
+    Platform.SWITCH,
+    Platform.TIME,
+]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Register the actions, which exist even while no entry is loaded."""
+    async_setup_services(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> bool:
+    """Check both accounts, load the sleepers' settings and add their entities."""
+    twilio = TwilioRestClient(
+        async_get_clientsession(hass),
+        entry.data[CONF_ACCOUNT_SID],
+        entry.data[CONF_AUTH_TOKEN],
+        base_url=entry.data.get(CONF_TWILIO_BASE_URL, DEFAULT_TWILIO_BASE_URL),
+    )
+    try:
+        await twilio.async_get_account()
+    except TwilioAuthError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="twilio_auth_failed"
+        ) from err
+    except TwilioError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="twilio_unavailable",
+            translation_placeholders={"error": str(err)},
+        ) from err
+
+    client = await async_create_openai_client(
+        hass,
+        entry.data[CONF_OPENAI_API_KEY],
+        entry.data.get(CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+    )
+    try:
+        await async_check_openai(client)
+    except openai.AuthenticationError as err:
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN, translation_key="openai_auth_failed"
+        ) from err
+    except openai.OpenAIError as err:
+        # Calls still go out and speak fallback lines without OpenAI, so an outage
+        # must not keep the alarms from loading.
+        LOGGER.warning("OpenAI is not reachable at the moment: %s", err)
+
+    store = SettingsStore(hass, entry.entry_id)
+    sleeper_subentries = {
+        subentry_id: subentry
+        for subentry_id, subentry in entry.subentries.items()
+        if subentry.subentry_type == SUBENTRY_SLEEPER
+    }
+    settings = await store.async_load(set(sleeper_subentries))
+    sleepers = {
+        subentry_id: Sleeper(
+            SleeperConfig.from_subentry(subentry_id, subentry.data),
+            settings[subentry_id],
+            save=partial(store.async_schedule_save, subentry_id),
+        )
+        for subentry_id, subentry in sleeper_subentries.items()
+    }
+
+    entry.runtime_data = WakeupCoachData(
+        twilio=twilio, openai=client, sleepers=sleepers, store=store
+    )
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # Options, sleepers added, changed or removed, new credentials: start over cleanly.
+    entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
+    return True
+
+
+async def _async_reload_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> bool:
+    """Remove the entities and write settings that are still waiting to be saved."""
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded:
+        await entry.runtime_data.store.async_flush()
+    return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> None:
+    """Delete the sleepers' stored settings with the entry."""
+    await SettingsStore(hass, entry.entry_id).async_remove()

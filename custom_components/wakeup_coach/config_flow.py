@@ -1,0 +1,485 @@
+"""Config flow: the account, its options, and one subentry per sleeper."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+import voluptuous as vol
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigEntryState,
+    ConfigFlow,
+    ConfigFlowResult,
+    ConfigSubentryFlow,
+    OptionsFlow,
+    SubentryFlowResult,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+
+from .const import (
+    CONF_ACCOUNT_SID,
+    CONF_ADVANCED,
+    CONF_AUTH_TOKEN,
+    CONF_CHAT_MODEL,
+    CONF_FROM_NUMBER,
+    CONF_LANGUAGE,
+    CONF_MAGIC_WORDS,
+    CONF_MAX_CALL_MINUTES,
+    CONF_NAME,
+    CONF_OPENAI_API_KEY,
+    CONF_OPENAI_BASE_URL,
+    CONF_PERSONA_NOTES,
+    CONF_PHONE_NUMBER,
+    CONF_REALTIME_MODEL,
+    CONF_REALTIME_VOICE,
+    CONF_REDIAL_ATTEMPTS,
+    CONF_REDIAL_DELAY,
+    CONF_RING_TIMEOUT,
+    CONF_TWILIO_BASE_URL,
+    CONF_VERIFICATION_ENTITIES,
+    CONF_VOICE,
+    CONF_WEEKDAYS,
+    DEFAULT_CHAT_MODEL,
+    DEFAULT_LANGUAGE,
+    DEFAULT_MAGIC_WORDS,
+    DEFAULT_MAX_CALL_MINUTES,
+    DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_REALTIME_MODEL,
+    DEFAULT_REALTIME_VOICE,
+    DEFAULT_REDIAL_ATTEMPTS,
+    DEFAULT_REDIAL_DELAY,
+    DEFAULT_RING_TIMEOUT,
+    DEFAULT_TWILIO_BASE_URL,
+    DEFAULT_VOICE,
+    DOMAIN,
+    LANGUAGES,
+    LOGGER,
+    REALTIME_VOICES,
+    SUBENTRY_SLEEPER,
+    WEEKDAYS,
+)
+from .openai_client import async_check_openai, async_create_openai_client
+from .phone import InvalidPhoneNumber, mask_phone, normalize_e164
+from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
+
+PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+TEXT = TextSelector()
+PHONE = TextSelector(TextSelectorConfig(type=TextSelectorType.TEL))
+URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+VERIFICATION_DOMAINS = [
+    "binary_sensor",
+    "event",
+    "input_boolean",
+    "input_button",
+    "light",
+    "switch",
+]
+
+
+def _advanced_section() -> section:
+    return section(
+        vol.Schema(
+            {
+                vol.Required(
+                    CONF_OPENAI_BASE_URL, default=DEFAULT_OPENAI_BASE_URL
+                ): URL,
+                vol.Required(
+                    CONF_TWILIO_BASE_URL, default=DEFAULT_TWILIO_BASE_URL
+                ): URL,
+            }
+        ),
+        {"collapsed": True},
+    )
+
+
+def _account_schema(*, with_sid: bool) -> vol.Schema:
+    fields: dict[vol.Marker, Any] = {}
+    if with_sid:
+        fields[vol.Required(CONF_ACCOUNT_SID)] = TEXT
+    # When reconfiguring, a blank secret keeps the stored one.
+    secret = vol.Required if with_sid else vol.Optional
+    fields |= {
+        secret(CONF_AUTH_TOKEN): PASSWORD,
+        vol.Required(CONF_FROM_NUMBER): PHONE,
+        secret(CONF_OPENAI_API_KEY): PASSWORD,
+        vol.Required(CONF_ADVANCED): _advanced_section(),
+    }
+    return vol.Schema(fields)
+
+
+def _flatten(user_input: Mapping[str, Any]) -> dict[str, Any]:
+    """Move the advanced section's fields to the top level, where entry data keeps them."""
+    data = {k: v for k, v in user_input.items() if k != CONF_ADVANCED}
+    data |= user_input.get(CONF_ADVANCED, {})
+    return data
+
+
+def _nest(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The form's shape of flat entry data, for suggested values (secrets left out)."""
+    return {
+        CONF_FROM_NUMBER: data[CONF_FROM_NUMBER],
+        CONF_ADVANCED: {
+            CONF_OPENAI_BASE_URL: data.get(
+                CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL
+            ),
+            CONF_TWILIO_BASE_URL: data.get(
+                CONF_TWILIO_BASE_URL, DEFAULT_TWILIO_BASE_URL
+            ),
+        },
+    }
+
+
+def _is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+async def async_validate_account(
+    hass: HomeAssistant, data: dict[str, Any]
+) -> dict[str, str]:
+    """Check the account against Twilio and OpenAI; return form errors (empty if fine).
+
+    Normalises the caller-ID number in `data` in place.
+    """
+    errors: dict[str, str] = {}
+    try:
+        data[CONF_FROM_NUMBER] = normalize_e164(data[CONF_FROM_NUMBER])
+    except InvalidPhoneNumber:
+        errors[CONF_FROM_NUMBER] = "invalid_phone_format"
+    base_urls = (data[CONF_OPENAI_BASE_URL], data[CONF_TWILIO_BASE_URL])
+    if not all(_is_http_url(url) for url in base_urls):
+        errors["base"] = "invalid_base_url"
+        return errors
+
+    twilio = TwilioRestClient(
+        async_get_clientsession(hass),
+        data[CONF_ACCOUNT_SID].strip(),
+        data[CONF_AUTH_TOKEN].strip(),
+        base_url=data[CONF_TWILIO_BASE_URL],
+    )
+    try:
+        await twilio.async_get_account()
+        if CONF_FROM_NUMBER not in errors and not await twilio.async_owns_number(
+            data[CONF_FROM_NUMBER]
+        ):
+            errors[CONF_FROM_NUMBER] = "invalid_number"
+    except TwilioAuthError:
+        errors[CONF_AUTH_TOKEN] = "twilio_invalid_auth"
+    except TwilioError as err:
+        LOGGER.debug("Twilio check failed: %s", err)
+        errors["base"] = "twilio_cannot_connect"
+
+    client = await async_create_openai_client(
+        hass, data[CONF_OPENAI_API_KEY].strip(), data[CONF_OPENAI_BASE_URL]
+    )
+    try:
+        await async_check_openai(client)
+    except openai.AuthenticationError:
+        errors[CONF_OPENAI_API_KEY] = "openai_invalid_auth"
+    except openai.OpenAIError as err:
+        LOGGER.debug("OpenAI check failed: %s", err)
+        errors.setdefault("base", "openai_cannot_connect")
+    return errors
+
+
+def _title(from_number: str) -> str:
+    return f"Wake-up Coach {mask_phone(from_number)}"
+
+
+class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up the Twilio and OpenAI accounts."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Sleepers are subentries."""
+        return {SUBENTRY_SLEEPER: SleeperSubentryFlow}
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> OptionsFlow:
+        """Models and call limits."""
+        return WakeupCoachOptionsFlow()
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for both accounts and check them live."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = _flatten(user_input)
+            data[CONF_ACCOUNT_SID] = data[CONF_ACCOUNT_SID].strip()
+            if not (errors := await async_validate_account(self.hass, data)):
+                await self.async_set_unique_id(
+                    f"{data[CONF_ACCOUNT_SID]}_{data[CONF_FROM_NUMBER]}"
+                )
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(
+                    title=_title(data[CONF_FROM_NUMBER]), data=data
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                _account_schema(with_sid=True), user_input or {}
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Twilio or OpenAI refused the stored credentials."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Take a new Twilio auth token and/or OpenAI key; blank keeps the old one."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {**entry.data, **{k: v for k, v in user_input.items() if v}}
+            if not (errors := await async_validate_account(self.hass, data)):
+                return self._async_update_and_reload(entry, data, "reauth_successful")
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Optional(CONF_AUTH_TOKEN): PASSWORD,
+                    vol.Optional(CONF_OPENAI_API_KEY): PASSWORD,
+                }
+            ),
+            description_placeholders={"title": entry.title},
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change anything but the Twilio account itself."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            changes = {k: v for k, v in _flatten(user_input).items() if v}
+            data = {**entry.data, **changes}
+            if not (errors := await async_validate_account(self.hass, data)):
+                unique_id = f"{data[CONF_ACCOUNT_SID]}_{data[CONF_FROM_NUMBER]}"
+                if any(
+                    other.unique_id == unique_id
+                    for other in self._async_current_entries(include_ignore=False)
+                    if other.entry_id != entry.entry_id
+                ):
+                    return self.async_abort(reason="already_configured")
+                return self._async_update_and_reload(
+                    entry,
+                    data,
+                    "reconfigure_successful",
+                    unique_id=unique_id,
+                    title=_title(data[CONF_FROM_NUMBER]),
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                _account_schema(with_sid=False), user_input or _nest(entry.data)
+            ),
+            errors=errors,
+        )
+
+    def _async_update_and_reload(
+        self,
+        entry: ConfigEntry,
+        data: dict[str, Any],
+        reason: str,
+        **changes: Any,
+    ) -> ConfigFlowResult:
+        """Store new data; the update listener reloads a loaded entry.
+
+        An entry that failed to set up has no listener, so it is reloaded here.
+        (HA 2025.4 has no flow helper that updates without reloading.)
+        """
+        # Read the state first: the listener starts reloading inside async_update_entry.
+        has_listener = entry.state is ConfigEntryState.LOADED
+        self.hass.config_entries.async_update_entry(entry, data=data, **changes)
+        if not has_listener:
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason=reason)
+
+
+class WakeupCoachOptionsFlow(OptionsFlow):
+    """Models, call length and redialling."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """One form with every option."""
+        if user_input is not None:
+            words = [w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()]
+            return self.async_create_entry(data={**user_input, CONF_MAGIC_WORDS: words})
+        options = self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_CHAT_MODEL, default=DEFAULT_CHAT_MODEL): TEXT,
+                vol.Required(CONF_REALTIME_MODEL, default=DEFAULT_REALTIME_MODEL): TEXT,
+                vol.Required(
+                    CONF_MAX_CALL_MINUTES, default=DEFAULT_MAX_CALL_MINUTES
+                ): _number(1, 60, "min"),
+                vol.Required(CONF_RING_TIMEOUT, default=DEFAULT_RING_TIMEOUT): _number(
+                    5, 120, "s"
+                ),
+                vol.Required(CONF_REDIAL_DELAY, default=DEFAULT_REDIAL_DELAY): _number(
+                    0, 1800, "s"
+                ),
+                vol.Required(
+                    CONF_REDIAL_ATTEMPTS, default=DEFAULT_REDIAL_ATTEMPTS
+                ): _number(0, 10, None),
+                vol.Optional(
+                    CONF_MAGIC_WORDS, default=list(DEFAULT_MAGIC_WORDS)
+                ): TextSelector(TextSelectorConfig(multiple=True)),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, options),
+        )
+
+
+def _number(minimum: int, maximum: int, unit: str | None) -> vol.All:
+    config = NumberSelectorConfig(
+        min=minimum, max=maximum, step=1, mode=NumberSelectorMode.BOX
+    )
+    if unit is not None:
+        config["unit_of_measurement"] = unit
+    return vol.All(NumberSelector(config), vol.Coerce(int))
+
+
+def _sleeper_schema() -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_NAME): TEXT,
+            vol.Required(CONF_PHONE_NUMBER): PHONE,
+            vol.Required(CONF_LANGUAGE, default=DEFAULT_LANGUAGE): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(LANGUAGES),
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            vol.Required(CONF_VOICE, default=DEFAULT_VOICE): TEXT,
+            vol.Required(
+                CONF_REALTIME_VOICE, default=DEFAULT_REALTIME_VOICE
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(REALTIME_VOICES),
+                    custom_value=True,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            vol.Required(CONF_WEEKDAYS, default=list(WEEKDAYS)): SelectSelector(
+                SelectSelectorConfig(
+                    options=list(WEEKDAYS),
+                    multiple=True,
+                    translation_key=CONF_WEEKDAYS,
+                )
+            ),
+            vol.Optional(CONF_VERIFICATION_ENTITIES, default=[]): EntitySelector(
+                EntitySelectorConfig(domain=VERIFICATION_DOMAINS, multiple=True)
+            ),
+            vol.Optional(CONF_PERSONA_NOTES, default=""): TextSelector(
+                TextSelectorConfig(multiline=True)
+            ),
+        }
+    )
+
+
+class SleeperSubentryFlow(ConfigSubentryFlow):
+    """Add or change a person to wake."""
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Add a sleeper."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = dict(user_input)
+            if not (errors := self._validate(data, exclude=None)):
+                return self.async_create_entry(
+                    title=data[CONF_NAME],
+                    data=data,
+                    unique_id=data[CONF_PHONE_NUMBER],
+                )
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                _sleeper_schema(), user_input or {}
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> SubentryFlowResult:
+        """Change a sleeper."""
+        subentry = self._get_reconfigure_subentry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = dict(user_input)
+            if not (errors := self._validate(data, exclude=subentry.subentry_id)):
+                return self.async_update_and_abort(
+                    self._get_entry(),
+                    subentry,
+                    title=data[CONF_NAME],
+                    data=data,
+                    unique_id=data[CONF_PHONE_NUMBER],
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                _sleeper_schema(), user_input or dict(subentry.data)
+            ),
+            errors=errors,
+        )
+
+    def _validate(self, data: dict[str, Any], *, exclude: str | None) -> dict[str, str]:
+        """Normalise the phone number in place; return form errors."""
+        errors: dict[str, str] = {}
+        data[CONF_NAME] = data[CONF_NAME].strip()
+        if not data[CONF_NAME]:
+            errors[CONF_NAME] = "name_required"
+        try:
+            data[CONF_PHONE_NUMBER] = normalize_e164(data[CONF_PHONE_NUMBER])
+        except InvalidPhoneNumber:
+            errors[CONF_PHONE_NUMBER] = "invalid_phone_format"
+        else:
+            if any(
+                other.unique_id == data[CONF_PHONE_NUMBER]
+                for other in self._get_entry().subentries.values()
+                if other.subentry_id != exclude
+            ):
+                errors[CONF_PHONE_NUMBER] = "phone_already_configured"
+        if not data[CONF_WEEKDAYS]:
+            errors[CONF_WEEKDAYS] = "no_weekdays"
+        return errors

@@ -1,0 +1,116 @@
+"""Plain data types shared by the call logic and the Home Assistant glue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+from enum import StrEnum
+from typing import Any, Self
+
+from .const import (
+    CONF_LANGUAGE,
+    CONF_NAME,
+    CONF_PERSONA_NOTES,
+    CONF_PHONE_NUMBER,
+    CONF_REALTIME_VOICE,
+    CONF_VERIFICATION_ENTITIES,
+    CONF_VOICE,
+    CONF_WEEKDAYS,
+    DEFAULT_ALARM_TIME,
+    DEFAULT_LANGUAGE,
+    DEFAULT_REALTIME_PROBABILITY,
+    DEFAULT_REALTIME_VOICE,
+    DEFAULT_VOICE,
+    WEEKDAYS,
+)
+
+
+class CallMode(StrEnum):
+    """How a call talks to the sleeper."""
+
+    AUTO = "auto"
+    REALTIME = "realtime"
+    TRADITIONAL = "traditional"
+
+
+class CallResult(StrEnum):
+    """How a wake-up call ended, as the last call result sensor shows it."""
+
+    AWAKE = "awake"
+    NOT_AWAKE = "not_awake"
+    VOICEMAIL = "voicemail"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SleeperConfig:
+    """One person to wake, as configured in a sleeper subentry."""
+
+    subentry_id: str
+    name: str
+    phone_number: str
+    language: str = DEFAULT_LANGUAGE
+    voice: str = DEFAULT_VOICE
+    realtime_voice: str = DEFAULT_REALTIME_VOICE
+    weekdays: tuple[str, ...] = WEEKDAYS
+    verification_entities: tuple[str, ...] = ()
+    persona_notes: str = ""
+
+    @classmethod
+    def from_subentry(cls, subentry_id: str, data: Any) -> Self:
+        """Build from a subentry's data mapping."""
+        return cls(
+            subentry_id=subentry_id,
+            name=data[CONF_NAME],
+            phone_number=data[CONF_PHONE_NUMBER],
+            language=data.get(CONF_LANGUAGE, DEFAULT_LANGUAGE),
+            voice=data.get(CONF_VOICE, DEFAULT_VOICE),
+            realtime_voice=data.get(CONF_REALTIME_VOICE, DEFAULT_REALTIME_VOICE),
+            weekdays=tuple(d for d in WEEKDAYS if d in data.get(CONF_WEEKDAYS, WEEKDAYS)),
+            verification_entities=tuple(data.get(CONF_VERIFICATION_ENTITIES, ())),
+            persona_notes=data.get(CONF_PERSONA_NOTES, ""),
+        )
+
+
+@dataclass(kw_only=True)
+class SleeperSettings:
+    """What a sleeper changes from the dashboard; persisted across restarts."""
+
+    alarm_time: time = DEFAULT_ALARM_TIME
+    alarm_enabled: bool = True
+    realtime_allowed: bool = True
+    realtime_probability: float = DEFAULT_REALTIME_PROBABILITY
+    last_call_result: CallResult | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Serialise for storage."""
+        return {
+            "alarm_time": self.alarm_time.isoformat(),
+            "alarm_enabled": self.alarm_enabled,
+            "realtime_allowed": self.realtime_allowed,
+            "realtime_probability": self.realtime_probability,
+            "last_call_result": self.last_call_result,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """Restore from storage, keeping defaults for anything unreadable."""
+        settings = cls()
+        try:
+            settings.alarm_time = time.fromisoformat(data["alarm_time"])
+        except (KeyError, TypeError, ValueError):
+            pass
+        for key in ("alarm_enabled", "realtime_allowed"):
+            if isinstance(value := data.get(key), bool):
+                setattr(settings, key, value)
+        probability = data.get("realtime_probability")
+        if isinstance(probability, int | float) and 0 <= probability <= 100:
+            settings.realtime_probability = float(probability)
+        try:
+            settings.last_call_result = CallResult(data["last_call_result"])
+        except (KeyError, ValueError):
+            pass
+        return settings

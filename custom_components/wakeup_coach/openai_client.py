@@ -1,0 +1,36 @@
+"""The OpenAI client, built on Home Assistant's shared httpx client."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import openai
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.httpx_client import get_async_client
+
+from .const import DEFAULT_OPENAI_BASE_URL
+
+VALIDATION_TIMEOUT = 10.0
+
+
+async def async_create_openai_client(
+    hass: HomeAssistant, api_key: str, base_url: str = DEFAULT_OPENAI_BASE_URL
+) -> openai.AsyncOpenAI:
+    """Create a client; its platform headers are read once off the event loop."""
+    client = openai.AsyncOpenAI(
+        api_key=api_key,
+        base_url=base_url,
+        # openai 3.x types its client against httpx2; HA's httpx client works at runtime.
+        http_client=cast(Any, get_async_client(hass)),
+        # A wake-up call cannot wait for the SDK's own backoff; callers decide.
+        max_retries=0,
+    )
+    # The SDK inspects the platform on first use, which reads files: do it in the executor.
+    await hass.async_add_executor_job(client.platform_headers)
+    return client
+
+
+async def async_check_openai(client: openai.AsyncOpenAI) -> None:
+    """List models: proves the key and the base URL; raises openai errors."""
+    await client.with_options(timeout=VALIDATION_TIMEOUT).models.list()

@@ -1,0 +1,36 @@
+"""Phone numbers: E.164 validation and masking for logs and titles."""
+
+from __future__ import annotations
+
+import re
+
+# E.164: "+", a country code that does not start with 0, at most 15 digits in all.
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# What people type between digits: spaces, dashes, dots, brackets.
+_SEPARATORS = re.compile(r"[\s\-.()/]")
+
+
+class InvalidPhoneNumber(ValueError):
+    """The text is not a phone number in E.164 form."""
+
+
+def normalize_e164(text: str) -> str:
+    """Return the number in strict E.164 form, or raise InvalidPhoneNumber.
+
+    Separators are accepted ("+1 (555) 010-0199"); a missing "+" is not, because
+    without it a country code cannot be told from a local number.
+    """
+    number = _SEPARATORS.sub("", text.strip())
+    if number.startswith("00"):
+        number = "+" + number[2:]
+    if not _E164.fullmatch(number):
+        raise InvalidPhoneNumber(text)
+    return number
+
+
+def mask_phone(number: str) -> str:
+    """Hide all but the last two digits, so logs and titles never carry a whole number."""
+    digits = number.lstrip("+")
+    if len(digits) <= 2:
+        return "+" + "•" * len(digits)
+    return "+" + "•" * (len(digits) - 2) + digits[-2:]

@@ -1,0 +1,67 @@
+"""Next alarm and last call result of each sleeper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .data import WakeupCoachConfigEntry
+from .entity import WakeupCoachEntity
+from .models import CallResult
+from .platform_setup import add_sleeper_entities
+from .sleeper import Sleeper
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class WakeupCoachSensorDescription(SensorEntityDescription):
+    """A sensor whose value is read from the sleeper."""
+
+    value_fn: Callable[[Sleeper], datetime | str | None]
+
+
+SENSORS = (
+    WakeupCoachSensorDescription(
+        key="next_alarm",
+        translation_key="next_alarm",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda sleeper: sleeper.next_alarm(),
+    ),
+    WakeupCoachSensorDescription(
+        key="last_call_result",
+        translation_key="last_call_result",
+        device_class=SensorDeviceClass.ENUM,
+        options=[result.value for result in CallResult],
+        value_fn=lambda sleeper: sleeper.settings.last_call_result,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: WakeupCoachConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of every sleeper."""
+    add_sleeper_entities(entry, async_add_entities, SENSORS, SleeperSensor)
+
+
+class SleeperSensor(WakeupCoachEntity, SensorEntity):
+    """A value the sleeper knows."""
+
+    entity_description: WakeupCoachSensorDescription
+
+    @property
+    def native_value(self) -> datetime | str | None:
+        """Read the value."""
+        return self.entity_description.value_fn(self.sleeper)

@@ -1,0 +1,148 @@
+"""Actions: call, hang up, confirm awake, snooze, skip next."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import voluptuous as vol
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv, device_registry as dr
+
+from .calls import async_start_call
+from .const import (
+    ATTR_CONFIG_ENTRY_ID,
+    ATTR_INSTRUCTIONS,
+    ATTR_MINUTES,
+    ATTR_MODE,
+    ATTR_SLEEPER,
+    DOMAIN,
+    SERVICE_CALL,
+    SERVICE_CONFIRM_AWAKE,
+    SERVICE_HANG_UP,
+    SERVICE_SKIP_NEXT,
+    SERVICE_SNOOZE,
+)
+from .data import WakeupCoachConfigEntry
+from .models import CallMode
+from .sleeper import Sleeper
+
+TARGET_SCHEMA = {
+    vol.Optional(ATTR_SLEEPER): cv.string,
+    vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+}
+SCHEMAS: dict[str, vol.Schema] = {
+    SERVICE_CALL: vol.Schema(
+        {
+            **TARGET_SCHEMA,
+            vol.Optional(ATTR_MODE, default=CallMode.AUTO): vol.Coerce(CallMode),
+            vol.Optional(ATTR_INSTRUCTIONS): cv.string,
+        }
+    ),
+    SERVICE_HANG_UP: vol.Schema(TARGET_SCHEMA),
+    SERVICE_CONFIRM_AWAKE: vol.Schema(TARGET_SCHEMA),
+    SERVICE_SNOOZE: vol.Schema(
+        {
+            **TARGET_SCHEMA,
+            vol.Optional(ATTR_MINUTES, default=9): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=120)
+            ),
+        }
+    ),
+    SERVICE_SKIP_NEXT: vol.Schema(TARGET_SCHEMA),
+}
+
+
+def _error(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders or None,
+    )
+
+
+def _loaded_entries(hass: HomeAssistant) -> list[WakeupCoachConfigEntry]:
+    return [
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.state is ConfigEntryState.LOADED
+    ]
+
+
+@callback
+def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
+    """Find the sleeper an action is for: a sleeper device, or an entry's only sleeper."""
+    if device_id := call.data.get(ATTR_SLEEPER):
+        device = dr.async_get(hass).async_get(device_id)
+        subentry_ids = {
+            identifier for domain, identifier in (device.identifiers if device else ()) if domain == DOMAIN
+        }
+        if not subentry_ids:
+            raise _error("sleeper_not_found", sleeper=device_id)
+        for entry in _loaded_entries(hass):
+            for subentry_id in subentry_ids:
+                if sleeper := entry.runtime_data.sleepers.get(subentry_id):
+                    return sleeper
+        raise _error("entry_not_loaded")
+
+    if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
+        entry = hass.config_entries.async_get_entry(entry_id)
+        if entry is None or entry.domain != DOMAIN:
+            raise _error("entry_not_found", config_entry_id=entry_id)
+        if entry.state is not ConfigEntryState.LOADED:
+            raise _error("entry_not_loaded")
+        sleepers = list(entry.runtime_data.sleepers.values())
+    else:
+        sleepers = [
+            sleeper
+            for entry in _loaded_entries(hass)
+            for sleeper in entry.runtime_data.sleepers.values()
+        ]
+    if len(sleepers) == 1:
+        return sleepers[0]
+    raise _error("no_sleepers" if not sleepers else "sleeper_required")
+
+
+def _not_available_yet(feature: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="not_available_yet",
+        translation_placeholders={"feature": feature},
+    )
+
+
+async def _async_call(hass: HomeAssistant, call: ServiceCall) -> None:
+    await async_start_call(hass, async_resolve_sleeper(hass, call), call.data[ATTR_MODE])
+
+
+def _pending(feature: str) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:
+    async def handler(hass: HomeAssistant, call: ServiceCall) -> None:
+        async_resolve_sleeper(hass, call)
+        raise _not_available_yet(feature)
+
+    return handler
+
+
+HANDLERS: dict[str, Callable[[HomeAssistant, ServiceCall], Awaitable[None]]] = {
+    SERVICE_CALL: _async_call,
+    SERVICE_HANG_UP: _pending(SERVICE_HANG_UP),
+    SERVICE_CONFIRM_AWAKE: _pending(SERVICE_CONFIRM_AWAKE),
+    SERVICE_SNOOZE: _pending(SERVICE_SNOOZE),
+    SERVICE_SKIP_NEXT: _pending(SERVICE_SKIP_NEXT),
+}
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register every action once, in async_setup."""
+    for name, handler in HANDLERS.items():
+
+        async def _handle(
+            call: ServiceCall,
+            handler: Callable[[HomeAssistant, ServiceCall], Awaitable[None]] = handler,
+        ) -> None:
+            await handler(hass, call)
+
+        hass.services.async_register(DOMAIN, name, _handle, schema=SCHEMAS[name])

@@ -1,0 +1,133 @@
+"""Twilio's REST API over an aiohttp session (Home Assistant's shared one).
+
+The twilio package's own HTTP clients are synchronous or open a private session,
+so the few calls we need are made here: fetch the account, check a number, and
+(for calls) create and update a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from .const import DEFAULT_TWILIO_BASE_URL
+
+API_VERSION = "2010-04-01"
+DEFAULT_TIMEOUT = 10.0
+
+
+class TwilioError(Exception):
+    """Twilio answered with an error, or could not be asked."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: int | None = None
+    ) -> None:
+        """Keep Twilio's HTTP status and error code for callers that branch on them."""
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class TwilioAuthError(TwilioError):
+    """The account SID or auth token was refused (HTTP 401)."""
+
+
+class TwilioConnectionError(TwilioError):
+    """Twilio could not be reached, timed out, or had a server error: worth retrying."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwilioAccount:
+    """The fields of an account we use."""
+
+    sid: str
+    friendly_name: str
+    status: str
+
+
+class TwilioRestClient:
+    """A small async client for the Twilio Voice REST API."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        account_sid: str,
+        auth_token: str,
+        *,
+        base_url: str = DEFAULT_TWILIO_BASE_URL,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        """Bind the client to one account; nothing is sent until a method is called."""
+        self._session = session
+        credentials = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {credentials}"}
+        self._account_url = (
+            f"{base_url.rstrip('/')}/{API_VERSION}/Accounts/{account_sid}"
+        )
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self.account_sid = account_sid
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        data: list[tuple[str, str]] | None = None,
+    ) -> dict[str, Any]:
+        url = f"{self._account_url}{path}"
+        try:
+            async with self._session.request(
+                method,
+                url,
+                params=params,
+                data=data,
+                headers=self._headers,
+                timeout=self._timeout,
+            ) as response:
+                try:
+                    body: Any = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+                if not isinstance(body, dict):
+                    body = {}
+                if response.status < 400:
+                    return body
+                message = str(body.get("message") or response.reason or "error")
+                code = body.get("code") if isinstance(body.get("code"), int) else None
+                if response.status == 401:
+                    raise TwilioAuthError(message, status=401, code=code)
+                if response.status >= 500 or response.status == 429:
+                    raise TwilioConnectionError(
+                        message, status=response.status, code=code
+                    )
+                raise TwilioError(message, status=response.status, code=code)
+        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as err:
+            raise TwilioConnectionError(
+                f"cannot reach Twilio: {type(err).__name__}"
+            ) from err
+
+    async def async_get_account(self) -> TwilioAccount:
+        """Fetch the account; proves the credentials."""
+        body = await self._request("GET", ".json")
+        return TwilioAccount(
+            sid=str(body.get("sid", self.account_sid)),
+            friendly_name=str(body.get("friendly_name", "")),
+            status=str(body.get("status", "")),
+        )
+
+    async def async_owns_number(self, number: str) -> bool:
+        """Whether the account may call from this number.
+
+        A Twilio number of the account or a verified caller ID both work as From.
+        """
+        for path in ("/IncomingPhoneNumbers.json", "/OutgoingCallerIds.json"):
+            body = await self._request("GET", path, params={"PhoneNumber": number})
+            key = "incoming_phone_numbers" if "Incoming" in path else "outgoing_caller_ids"
+            if any(item.get("phone_number") == number for item in body.get(key, [])):
+                return True
+        return False

@@ -1,0 +1,1 @@
+"""Tests of the Wake-up Coach integration and its simulator."""

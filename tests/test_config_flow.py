@@ -1,0 +1,410 @@
+"""The config flow, options flow and sleeper subentry flow, against the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.wakeup_coach.const import (
+    CONF_ACCOUNT_SID,
+    CONF_ADVANCED,
+    CONF_AUTH_TOKEN,
+    CONF_CHAT_MODEL,
+    CONF_FROM_NUMBER,
+    CONF_MAGIC_WORDS,
+    CONF_MAX_CALL_MINUTES,
+    CONF_NAME,
+    CONF_OPENAI_API_KEY,
+    CONF_OPENAI_BASE_URL,
+    CONF_PHONE_NUMBER,
+    CONF_REALTIME_MODEL,
+    CONF_REDIAL_ATTEMPTS,
+    CONF_REDIAL_DELAY,
+    CONF_RING_TIMEOUT,
+    CONF_TWILIO_BASE_URL,
+    CONF_WEEKDAYS,
+    DOMAIN,
+    SUBENTRY_SLEEPER,
+)
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntryState,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from simulator.accounts import (
+    DEFAULT_ACCOUNT_SID,
+    DEFAULT_AUTH_TOKEN,
+    DEFAULT_FROM_NUMBER,
+    DEFAULT_OPENAI_KEY,
+)
+from simulator.server import Simulator
+
+from .conftest import SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID
+
+CLOSED_PORT_URL = "http://127.0.0.1:9"
+
+
+def user_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
+    """What a user types in the first step, with `changes` applied."""
+    values: dict[str, Any] = {
+        CONF_ACCOUNT_SID: DEFAULT_ACCOUNT_SID,
+        CONF_AUTH_TOKEN: DEFAULT_AUTH_TOKEN,
+        CONF_FROM_NUMBER: DEFAULT_FROM_NUMBER,
+        CONF_OPENAI_API_KEY: DEFAULT_OPENAI_KEY,
+        CONF_OPENAI_BASE_URL: simulator.openai_base_url,
+        CONF_TWILIO_BASE_URL: simulator.twilio_base_url,
+    }
+    values.update(changes)
+    advanced = {
+        key: values.pop(key) for key in (CONF_OPENAI_BASE_URL, CONF_TWILIO_BASE_URL)
+    }
+    return {**values, CONF_ADVANCED: advanced}
+
+
+async def test_user_creates_entry(hass: HomeAssistant, simulator: Simulator) -> None:
+    """Valid accounts create an entry with flat data, after live checks of both services."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        user_input(simulator, **{CONF_FROM_NUMBER: "+1 (555) 010-0100"}),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Wake-up Coach +•••••••••00"
+    assert result["data"] == {
+        CONF_ACCOUNT_SID: DEFAULT_ACCOUNT_SID,
+        CONF_AUTH_TOKEN: DEFAULT_AUTH_TOKEN,
+        CONF_FROM_NUMBER: DEFAULT_FROM_NUMBER,
+        CONF_OPENAI_API_KEY: DEFAULT_OPENAI_KEY,
+        CONF_OPENAI_BASE_URL: simulator.openai_base_url,
+        CONF_TWILIO_BASE_URL: simulator.twilio_base_url,
+    }
+    assert result["result"].unique_id == f"{DEFAULT_ACCOUNT_SID}_{DEFAULT_FROM_NUMBER}"
+    # Both services were asked, over real HTTP.
+    assert simulator.recorder.requests_to("twilio", f"{DEFAULT_ACCOUNT_SID}.json")
+    assert simulator.recorder.requests_to("twilio", "IncomingPhoneNumbers.json")
+    assert simulator.recorder.requests_to("openai", "/v1/models")
+
+
+async def test_user_accepts_verified_caller_id(
+    hass: HomeAssistant, simulator: Simulator
+) -> None:
+    """A verified caller ID is as good as a Twilio number."""
+    simulator.world.twilio_accounts[0].verified_caller_ids.append("+15550100222")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(simulator, **{CONF_FROM_NUMBER: "+15550100222"})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert simulator.recorder.requests_to("twilio", "OutgoingCallerIds.json")
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({CONF_AUTH_TOKEN: "wrong"}, {CONF_AUTH_TOKEN: "twilio_invalid_auth"}),
+        (
+            {CONF_ACCOUNT_SID: "AC" + "9" * 32},
+            {CONF_AUTH_TOKEN: "twilio_invalid_auth"},
+        ),
+        ({CONF_FROM_NUMBER: "+15550100999"}, {CONF_FROM_NUMBER: "invalid_number"}),
+        ({CONF_FROM_NUMBER: "5550100100"}, {CONF_FROM_NUMBER: "invalid_phone_format"}),
+        (
+            {CONF_OPENAI_API_KEY: "sk-wrong-key-1234"},
+            {CONF_OPENAI_API_KEY: "openai_invalid_auth"},
+        ),
+        ({CONF_OPENAI_BASE_URL: CLOSED_PORT_URL}, {"base": "openai_cannot_connect"}),
+        ({CONF_TWILIO_BASE_URL: CLOSED_PORT_URL}, {"base": "twilio_cannot_connect"}),
+        ({CONF_TWILIO_BASE_URL: "ftp://example"}, {"base": "invalid_base_url"}),
+        (
+            {CONF_AUTH_TOKEN: "wrong", CONF_OPENAI_API_KEY: "sk-wrong-key-1234"},
+            {
+                CONF_AUTH_TOKEN: "twilio_invalid_auth",
+                CONF_OPENAI_API_KEY: "openai_invalid_auth",
+            },
+        ),
+    ],
+)
+async def test_user_errors_then_recovers(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    changes: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """Each failure shows its own error; fixing the input creates the entry."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(simulator, **changes)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+@pytest.mark.parametrize(
+    ("service", "match", "errors"),
+    [
+        ("twilio", "IncomingPhoneNumbers", {"base": "twilio_cannot_connect"}),
+        ("twilio", f"{DEFAULT_ACCOUNT_SID}.json", {"base": "twilio_cannot_connect"}),
+        ("openai", "/v1/models", {"base": "openai_cannot_connect"}),
+    ],
+)
+async def test_user_server_errors(
+    hass: HomeAssistant,
+    simulator: Simulator,
+    service: str,
+    match: str,
+    errors: dict[str, str],
+) -> None:
+    """A 5xx from either service is "cannot connect", not a credential problem."""
+    simulator.fail(service, match, status=503)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(simulator)
+    )
+    assert result["errors"] == errors
+
+
+async def test_user_duplicate_aborts(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """The same account and number cannot be added twice."""
+    mock_config_entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(simulator)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_reauth_new_token(
+    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+) -> None:
+    """A rotated Twilio token: setup fails, reauth takes the new one and reloads."""
+    account = simulator.world.twilio_accounts[0]
+    account.auth_token = "rotated-token"
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.SETUP_ERROR
+
+    flows = hass.config_entries.flow.async_progress()
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_AUTH_TOKEN: "still-wrong"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_AUTH_TOKEN: "twilio_invalid_auth"}
+
+    result = await hass.config_entries.flow.async_configure(
+        flows[0]["flow_id"], {CONF_AUTH_TOKEN: "rotated-token", CONF_OPENAI_API_KEY: ""}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert mock_config_entry.data[CONF_AUTH_TOKEN] == "rotated-token"
+    assert mock_config_entry.data[CONF_OPENAI_API_KEY] == DEFAULT_OPENAI_KEY
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+
+
+async def test_reauth_of_loaded_entry_reloads_through_listener(
+    hass: HomeAssistant, simulator: Simulator, init_integration: MockConfigEntry
+) -> None:
+    """A loaded entry picks up a new OpenAI key through its update listener."""
+    simulator.world.openai_keys.append("sk-new-key-5678")
+    result = await init_integration.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_OPENAI_API_KEY: "sk-new-key-5678"}
+    )
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data[CONF_OPENAI_API_KEY] == "sk-new-key-5678"
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure(
+    hass: HomeAssistant, simulator: Simulator, init_integration: MockConfigEntry
+) -> None:
+    """A new caller-ID number updates the data, the unique ID and the title."""
+    simulator.world.twilio_accounts[0].incoming_numbers.append("+15550100333")
+    result = await init_integration.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_FROM_NUMBER: "+15550100444",
+            CONF_ADVANCED: {
+                CONF_OPENAI_BASE_URL: simulator.openai_base_url,
+                CONF_TWILIO_BASE_URL: simulator.twilio_base_url,
+            },
+        },
+    )
+    assert result["errors"] == {CONF_FROM_NUMBER: "invalid_number"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_FROM_NUMBER: "+15550100333",
+            CONF_AUTH_TOKEN: "",
+            CONF_ADVANCED: {
+                CONF_OPENAI_BASE_URL: simulator.openai_base_url,
+                CONF_TWILIO_BASE_URL: simulator.twilio_base_url,
+            },
+        },
+    )
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data[CONF_FROM_NUMBER] == "+15550100333"
+    assert init_integration.data[CONF_AUTH_TOKEN] == DEFAULT_AUTH_TOKEN
+    assert init_integration.unique_id == f"{DEFAULT_ACCOUNT_SID}_+15550100333"
+    assert init_integration.title == "Wake-up Coach +•••••••••33"
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+async def test_reconfigure_to_existing_entry_aborts(
+    hass: HomeAssistant, simulator: Simulator, init_integration: MockConfigEntry
+) -> None:
+    """Reconfiguring onto another entry's account and number is refused."""
+    simulator.world.twilio_accounts[0].incoming_numbers.append("+15550100333")
+    MockConfigEntry(
+        domain=DOMAIN, unique_id=f"{DEFAULT_ACCOUNT_SID}_+15550100333"
+    ).add_to_hass(hass)
+    result = await init_integration.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_FROM_NUMBER: "+15550100333",
+            CONF_ADVANCED: {
+                CONF_OPENAI_BASE_URL: simulator.openai_base_url,
+                CONF_TWILIO_BASE_URL: simulator.twilio_base_url,
+            },
+        },
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert init_integration.data[CONF_FROM_NUMBER] == DEFAULT_FROM_NUMBER
+
+
+async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
+    """Options are stored, magic words trimmed of blanks."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_CHAT_MODEL: "gpt-4o-mini",
+            CONF_REALTIME_MODEL: "gpt-realtime-mini",
+            CONF_MAX_CALL_MINUTES: 5.0,
+            CONF_RING_TIMEOUT: 25,
+            CONF_REDIAL_DELAY: 90,
+            CONF_REDIAL_ATTEMPTS: 2,
+            CONF_MAGIC_WORDS: [" Goodbye ", "", "I'm up"],
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options == {
+        CONF_CHAT_MODEL: "gpt-4o-mini",
+        CONF_REALTIME_MODEL: "gpt-realtime-mini",
+        CONF_MAX_CALL_MINUTES: 5,
+        CONF_RING_TIMEOUT: 25,
+        CONF_REDIAL_DELAY: 90,
+        CONF_REDIAL_ATTEMPTS: 2,
+        CONF_MAGIC_WORDS: ["Goodbye", "I'm up"],
+    }
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.LOADED
+
+
+def sleeper_input(**changes: Any) -> dict[str, Any]:
+    """What a user types to add a sleeper."""
+    return {
+        CONF_NAME: "Bob",
+        CONF_PHONE_NUMBER: "+44 20 7946 0000",
+        CONF_WEEKDAYS: ["sat", "sun"],
+        **changes,
+    }
+
+
+async def test_add_sleeper(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A second sleeper gets its own subentry and, after the reload, its device."""
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER), context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], sleeper_input(**{CONF_PHONE_NUMBER: SLEEPER_NUMBER})
+    )
+    assert result["errors"] == {CONF_PHONE_NUMBER: "phone_already_configured"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        sleeper_input(**{CONF_PHONE_NUMBER: "020 7946", CONF_NAME: " ", CONF_WEEKDAYS: []}),
+    )
+    assert result["errors"] == {
+        CONF_PHONE_NUMBER: "invalid_phone_format",
+        CONF_NAME: "name_required",
+        CONF_WEEKDAYS: "no_weekdays",
+    }
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], sleeper_input()
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+    subentry = next(
+        s for s in init_integration.subentries.values() if s.title == "Bob"
+    )
+    assert subentry.unique_id == "+442079460000"
+    assert subentry.data[CONF_PHONE_NUMBER] == "+442079460000"
+    sleepers = init_integration.runtime_data.sleepers
+    assert sleepers[subentry.subentry_id].config.weekdays == ("sat", "sun")
+
+
+async def test_reconfigure_sleeper(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sleeper_data: dict[str, Any]
+) -> None:
+    """A sleeper keeps its own number when renamed; the entry reloads with the change."""
+    # MockConfigEntry's helper for this changed signature between HA versions.
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": SLEEPER_SUBENTRY_ID},
+    )
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**sleeper_data, CONF_WEEKDAYS: []}
+    )
+    assert result["errors"] == {CONF_WEEKDAYS: "no_weekdays"}
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**sleeper_data, CONF_NAME: "Alice B."}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.subentries[SLEEPER_SUBENTRY_ID].title == "Alice B."
+    sleeper = init_integration.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]
+    assert sleeper.config.name == "Alice B."
