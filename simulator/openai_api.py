@@ -26,7 +26,9 @@ def openai_error_text(message: str, error_type: str, code: str | None) -> str:
     )
 
 
-def openai_error(status: int, message: str, error_type: str, code: str | None) -> web.Response:
+def openai_error(
+    status: int, message: str, error_type: str, code: str | None
+) -> web.Response:
     """An error response in OpenAI's JSON shape."""
     return web.Response(
         text=openai_error_text(message, error_type, code),
@@ -61,7 +63,12 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
             {
                 "object": "list",
                 "data": [
-                    {"id": model, "object": "model", "created": 1700000000, "owned_by": "system"}
+                    {
+                        "id": model,
+                        "object": "model",
+                        "created": 1700000000,
+                        "owned_by": "system",
+                    }
                     for model in MODELS
                 ],
             }

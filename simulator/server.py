@@ -55,12 +55,20 @@ class Simulator:
         self.faults.add(Fault(service, match, **kwargs))
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         service = service_of(request.path)
         data: dict[str, Any] = {}
-        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        if (
+            request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+        ):
             form = await request.post()
-            data = {key: form.getall(key) if len(form.getall(key)) > 1 else form[key] for key in form}
+            data = {
+                key: form.getall(key) if len(form.getall(key)) > 1 else form[key]
+                for key in form
+            }
         if fault := self.faults.take(service, request.method, request.path):
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -68,14 +76,26 @@ class Simulator:
                 assert request.transport is not None  # noqa: S101
                 request.transport.close()
                 raise web.HTTPInternalServerError
-            self.recorder.request(RecordedRequest(service, request.method, request.path, fault.status, data))
-            return web.json_response({"message": "injected fault", "code": 20500}, status=fault.status)
+            self.recorder.request(
+                RecordedRequest(
+                    service, request.method, request.path, fault.status, data
+                )
+            )
+            return web.json_response(
+                {"message": "injected fault", "code": 20500}, status=fault.status
+            )
         try:
             response = await handler(request)
         except web.HTTPException as err:
-            self.recorder.request(RecordedRequest(service, request.method, request.path, err.status, data))
+            self.recorder.request(
+                RecordedRequest(service, request.method, request.path, err.status, data)
+            )
             raise
-        self.recorder.request(RecordedRequest(service, request.method, request.path, response.status, data))
+        self.recorder.request(
+            RecordedRequest(
+                service, request.method, request.path, response.status, data
+            )
+        )
         return response
 
     def build_app(self) -> web.Application:

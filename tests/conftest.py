@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION, Platform
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.syrupy import (
-    HomeAssistantSnapshotExtension,
-)
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.wakeup_coach import PLATFORMS
@@ -33,8 +33,6 @@ from custom_components.wakeup_coach.const import (
     DOMAIN,
     SUBENTRY_SLEEPER,
 )
-from homeassistant.const import MAJOR_VERSION, MINOR_VERSION, Platform
-from homeassistant.core import HomeAssistant
 from simulator.accounts import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -45,6 +43,7 @@ from simulator.server import Simulator
 
 SLEEPER_NUMBER = "+15550100111"
 SLEEPER_SUBENTRY_ID = "01JSLEEPERALICE0000000000"
+ENTRY_ID = "01JENTRY00000000000000000"
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +116,7 @@ def mock_config_entry(
         domain=DOMAIN,
         title="Wake-up Coach +•••••••••00",
         unique_id=f"{DEFAULT_ACCOUNT_SID}_{DEFAULT_FROM_NUMBER}",
-        entry_id="01JENTRY00000000000000000",
+        entry_id=ENTRY_ID,
         data=account_data,
         subentries_data=[
             {

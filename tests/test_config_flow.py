@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from homeassistant.config_entries import (
+    SOURCE_RECONFIGURE,
+    SOURCE_USER,
+    ConfigEntryState,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -28,13 +35,6 @@ from custom_components.wakeup_coach.const import (
     DOMAIN,
     SUBENTRY_SLEEPER,
 )
-from homeassistant.config_entries import (
-    SOURCE_RECONFIGURE,
-    SOURCE_USER,
-    ConfigEntryState,
-)
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from simulator.accounts import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -363,7 +363,9 @@ async def test_add_sleeper(
     assert result["errors"] == {CONF_PHONE_NUMBER: "phone_already_configured"}
     result = await hass.config_entries.subentries.async_configure(
         result["flow_id"],
-        sleeper_input(**{CONF_PHONE_NUMBER: "020 7946", CONF_NAME: " ", CONF_WEEKDAYS: []}),
+        sleeper_input(
+            **{CONF_PHONE_NUMBER: "020 7946", CONF_NAME: " ", CONF_WEEKDAYS: []}
+        ),
     )
     assert result["errors"] == {
         CONF_PHONE_NUMBER: "invalid_phone_format",
@@ -376,9 +378,7 @@ async def test_add_sleeper(
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
 
-    subentry = next(
-        s for s in init_integration.subentries.values() if s.title == "Bob"
-    )
+    subentry = next(s for s in init_integration.subentries.values() if s.title == "Bob")
     assert subentry.unique_id == "+442079460000"
     assert subentry.data[CONF_PHONE_NUMBER] == "+442079460000"
     sleepers = init_integration.runtime_data.sleepers

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import time
 
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -15,9 +18,6 @@ from custom_components.wakeup_coach.const import (
     CONF_TWILIO_BASE_URL,
     DOMAIN,
 )
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
-from homeassistant.util import dt as dt_util
 from simulator.server import Simulator
 
 from .conftest import SLEEPER_SUBENTRY_ID
@@ -28,7 +28,8 @@ CLOSED_PORT_URL = "http://127.0.0.1:9"
 async def test_setup_and_unload_leave_nothing_behind(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """Unloading removes every listener the entry added to the bus and to its sleepers.
+    """
+    Unloading removes every listener the entry added to the bus and to its sleepers.
 
     The first setup also loads HA's own components (http, the entity platforms), which
     listen for good; a second setup and unload must then leave the bus exactly as it was.
@@ -112,7 +113,9 @@ async def test_openai_outage_does_not_block_alarms(
 
 
 async def test_settings_survive_reload_and_removal_deletes_them(
-    hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict[str, dict[str, object]]
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_storage: dict[str, dict[str, object]],
 ) -> None:
     """A changed alarm time is written to storage and read back after a reload."""
     sleeper = init_integration.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]
@@ -133,7 +136,9 @@ async def test_settings_survive_reload_and_removal_deletes_them(
 
 
 async def test_settings_saved_after_delay(
-    hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict[str, dict[str, object]]
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_storage: dict[str, dict[str, object]],
 ) -> None:
     """Without a reload, the change is written about a second later."""
     sleeper = init_integration.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from functools import partial
 
-import openai
-
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
+import openai
 
 from .const import (
     CONF_ACCOUNT_SID,
@@ -113,11 +112,15 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
     return True
 
 
-async def _async_reload_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> None:
+async def _async_reload_entry(
+    hass: HomeAssistant, entry: WakeupCoachConfigEntry
+) -> None:
     await hass.config_entries.async_reload(entry.entry_id)
 
 
-async def async_unload_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> bool:
+async def async_unload_entry(
+    hass: HomeAssistant, entry: WakeupCoachConfigEntry
+) -> bool:
     """Remove the entities and write settings that are still waiting to be saved."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
@@ -125,6 +128,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry)
     return unloaded
 
 
-async def async_remove_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) -> None:
+async def async_remove_entry(
+    hass: HomeAssistant, entry: WakeupCoachConfigEntry
+) -> None:
     """Delete the sleepers' stored settings with the entry."""
     await SettingsStore(hass, entry.entry_id).async_remove()

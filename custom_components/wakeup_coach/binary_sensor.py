@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from homeassistant.components.binary_sensor import (
-    BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
@@ -19,7 +18,6 @@ PARALLEL_UPDATES = 0
 CALL_IN_PROGRESS = BinarySensorEntityDescription(
     key="call_in_progress",
     translation_key="call_in_progress",
-    device_class=BinarySensorDeviceClass.RUNNING,
 )
 
 

@@ -10,7 +10,9 @@ from .models import CallMode
 from .sleeper import Sleeper
 
 
-async def async_start_call(hass: HomeAssistant, sleeper: Sleeper, mode: CallMode) -> None:
+async def async_start_call(
+    hass: HomeAssistant, sleeper: Sleeper, mode: CallMode
+) -> None:
     """Dial the sleeper."""
     raise HomeAssistantError(
         translation_domain=DOMAIN,

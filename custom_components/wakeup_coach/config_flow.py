@@ -6,9 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import openai
-import voluptuous as vol
-
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigEntryState,
@@ -34,6 +31,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+import openai
 
 from .const import (
     CONF_ACCOUNT_SID,
@@ -78,7 +76,8 @@ from .const import (
     WEEKDAYS,
 )
 from .openai_client import async_check_openai, async_create_openai_client
-from .phone import InvalidPhoneNumber, mask_phone, normalize_e164
+from .phone import InvalidPhoneNumberError, mask_phone, normalize_e164
+from .schema import vol
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -156,14 +155,15 @@ def _is_http_url(url: str) -> bool:
 async def async_validate_account(
     hass: HomeAssistant, data: dict[str, Any]
 ) -> dict[str, str]:
-    """Check the account against Twilio and OpenAI; return form errors (empty if fine).
+    """
+    Check the account against Twilio and OpenAI; return form errors (empty if fine).
 
     Normalises the caller-ID number in `data` in place.
     """
     errors: dict[str, str] = {}
     try:
         data[CONF_FROM_NUMBER] = normalize_e164(data[CONF_FROM_NUMBER])
-    except InvalidPhoneNumber:
+    except InvalidPhoneNumberError:
         errors[CONF_FROM_NUMBER] = "invalid_phone_format"
     base_urls = (data[CONF_OPENAI_BASE_URL], data[CONF_TWILIO_BASE_URL])
     if not all(_is_http_url(url) for url in base_urls):
@@ -316,7 +316,8 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
         reason: str,
         **changes: Any,
     ) -> ConfigFlowResult:
-        """Store new data; the update listener reloads a loaded entry.
+        """
+        Store new data; the update listener reloads a loaded entry.
 
         An entry that failed to set up has no listener, so it is reloaded here.
         (HA 2025.4 has no flow helper that updates without reloading.)
@@ -337,7 +338,9 @@ class WakeupCoachOptionsFlow(OptionsFlow):
     ) -> ConfigFlowResult:
         """One form with every option."""
         if user_input is not None:
-            words = [w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()]
+            words = [
+                w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()
+            ]
             return self.async_create_entry(data={**user_input, CONF_MAGIC_WORDS: words})
         options = self.config_entry.options
         schema = vol.Schema(
@@ -367,7 +370,7 @@ class WakeupCoachOptionsFlow(OptionsFlow):
         )
 
 
-def _number(minimum: int, maximum: int, unit: str | None) -> vol.All:
+def _number(minimum: int, maximum: int, unit: str | None) -> vol.All[Any]:
     config = NumberSelectorConfig(
         min=minimum, max=maximum, step=1, mode=NumberSelectorMode.BOX
     )
@@ -471,7 +474,7 @@ class SleeperSubentryFlow(ConfigSubentryFlow):
             errors[CONF_NAME] = "name_required"
         try:
             data[CONF_PHONE_NUMBER] = normalize_e164(data[CONF_PHONE_NUMBER])
-        except InvalidPhoneNumber:
+        except InvalidPhoneNumberError:
             errors[CONF_PHONE_NUMBER] = "invalid_phone_format"
         else:
             if any(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import time
+import logging
 from typing import Final
 
 DOMAIN: Final = "wakeup_coach"
@@ -11,7 +11,7 @@ LOGGER = logging.getLogger(__package__)
 
 # Account (config entry data)
 CONF_ACCOUNT_SID: Final = "account_sid"
-CONF_AUTH_TOKEN: Final = "auth_token"
+CONF_AUTH_TOKEN: Final = "auth_token"  # noqa: S105 - a field name
 CONF_FROM_NUMBER: Final = "from_number"
 CONF_OPENAI_API_KEY: Final = "openai_api_key"
 CONF_ADVANCED: Final = "advanced"

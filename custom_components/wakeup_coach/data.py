@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import openai
-
 from homeassistant.config_entries import ConfigEntry
+import openai
 
 from .sleeper import Sleeper
 from .store import SettingsStore

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
@@ -23,6 +24,8 @@ from .const import (
     DEFAULT_VOICE,
     WEEKDAYS,
 )
+
+MAX_PROBABILITY = 100
 
 
 class CallMode(StrEnum):
@@ -69,7 +72,9 @@ class SleeperConfig:
             language=data.get(CONF_LANGUAGE, DEFAULT_LANGUAGE),
             voice=data.get(CONF_VOICE, DEFAULT_VOICE),
             realtime_voice=data.get(CONF_REALTIME_VOICE, DEFAULT_REALTIME_VOICE),
-            weekdays=tuple(d for d in WEEKDAYS if d in data.get(CONF_WEEKDAYS, WEEKDAYS)),
+            weekdays=tuple(
+                d for d in WEEKDAYS if d in data.get(CONF_WEEKDAYS, WEEKDAYS)
+            ),
             verification_entities=tuple(data.get(CONF_VERIFICATION_ENTITIES, ())),
             persona_notes=data.get(CONF_PERSONA_NOTES, ""),
         )
@@ -99,18 +104,14 @@ class SleeperSettings:
     def from_dict(cls, data: dict[str, Any]) -> Self:
         """Restore from storage, keeping defaults for anything unreadable."""
         settings = cls()
-        try:
+        with suppress(KeyError, TypeError, ValueError):
             settings.alarm_time = time.fromisoformat(data["alarm_time"])
-        except (KeyError, TypeError, ValueError):
-            pass
         for key in ("alarm_enabled", "realtime_allowed"):
             if isinstance(value := data.get(key), bool):
                 setattr(settings, key, value)
         probability = data.get("realtime_probability")
-        if isinstance(probability, int | float) and 0 <= probability <= 100:
+        if isinstance(probability, int | float) and 0 <= probability <= MAX_PROBABILITY:
             settings.realtime_probability = float(probability)
-        try:
+        with suppress(KeyError, ValueError):
             settings.last_call_result = CallResult(data["last_call_result"])
-        except (KeyError, ValueError):
-            pass
         return settings

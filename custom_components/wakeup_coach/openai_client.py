@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import openai
-
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.httpx_client import get_async_client
+import openai
 
 from .const import DEFAULT_OPENAI_BASE_URL
 
@@ -22,7 +21,7 @@ async def async_create_openai_client(
         api_key=api_key,
         base_url=base_url,
         # openai 3.x types its client against httpx2; HA's httpx client works at runtime.
-        http_client=cast(Any, get_async_client(hass)),
+        http_client=cast("Any", get_async_client(hass)),
         # A wake-up call cannot wait for the SDK's own backoff; callers decide.
         max_retries=0,
     )

@@ -8,14 +8,16 @@ import re
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # What people type between digits: spaces, dashes, dots, brackets.
 _SEPARATORS = re.compile(r"[\s\-.()/]")
+SHOWN_DIGITS = 2
 
 
-class InvalidPhoneNumber(ValueError):
+class InvalidPhoneNumberError(ValueError):
     """The text is not a phone number in E.164 form."""
 
 
 def normalize_e164(text: str) -> str:
-    """Return the number in strict E.164 form, or raise InvalidPhoneNumber.
+    """
+    Return the number in strict E.164 form, or raise InvalidPhoneNumberError.
 
     Separators are accepted ("+1 (555) 010-0199"); a missing "+" is not, because
     without it a country code cannot be told from a local number.
@@ -24,13 +26,12 @@ def normalize_e164(text: str) -> str:
     if number.startswith("00"):
         number = "+" + number[2:]
     if not _E164.fullmatch(number):
-        raise InvalidPhoneNumber(text)
+        raise InvalidPhoneNumberError(text)
     return number
 
 
 def mask_phone(number: str) -> str:
     """Hide all but the last two digits, so logs and titles never carry a whole number."""
     digits = number.lstrip("+")
-    if len(digits) <= 2:
-        return "+" + "•" * len(digits)
-    return "+" + "•" * (len(digits) - 2) + digits[-2:]
+    shown = digits[-SHOWN_DIGITS:] if len(digits) > SHOWN_DIGITS else ""
+    return "+" + "•" * (len(digits) - len(shown)) + shown

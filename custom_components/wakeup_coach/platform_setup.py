@@ -11,11 +11,11 @@ from .data import WakeupCoachConfigEntry
 from .sleeper import Sleeper
 
 
-def add_sleeper_entities[_D: EntityDescription](
+def add_sleeper_entities[D: EntityDescription](
     entry: WakeupCoachConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
-    descriptions: Iterable[_D],
-    factory: Callable[[Sleeper, _D], Entity],
+    descriptions: Iterable[D],
+    factory: Callable[[Sleeper, D], Entity],
 ) -> None:
     """Add the platform's entities of every sleeper, tied to the sleeper's subentry."""
     descriptions = tuple(descriptions)

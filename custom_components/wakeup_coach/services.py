@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import voluptuous as vol
-
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -27,6 +25,7 @@ from .const import (
 )
 from .data import WakeupCoachConfigEntry
 from .models import CallMode
+from .schema import vol
 from .sleeper import Sleeper
 
 TARGET_SCHEMA = {
@@ -77,7 +76,9 @@ def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
     if device_id := call.data.get(ATTR_SLEEPER):
         device = dr.async_get(hass).async_get(device_id)
         subentry_ids = {
-            identifier for domain, identifier in (device.identifiers if device else ()) if domain == DOMAIN
+            identifier
+            for domain, identifier in (device.identifiers if device else ())
+            if domain == DOMAIN
         }
         if not subentry_ids:
             raise _error("sleeper_not_found", sleeper=device_id)
@@ -88,12 +89,14 @@ def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
         raise _error("entry_not_loaded")
 
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
-        entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN:
+        target: WakeupCoachConfigEntry | None = hass.config_entries.async_get_entry(
+            entry_id
+        )
+        if target is None or target.domain != DOMAIN:
             raise _error("entry_not_found", config_entry_id=entry_id)
-        if entry.state is not ConfigEntryState.LOADED:
+        if target.state is not ConfigEntryState.LOADED:
             raise _error("entry_not_loaded")
-        sleepers = list(entry.runtime_data.sleepers.values())
+        sleepers = list(target.runtime_data.sleepers.values())
     else:
         sleepers = [
             sleeper
@@ -114,7 +117,9 @@ def _not_available_yet(feature: str) -> HomeAssistantError:
 
 
 async def _async_call(hass: HomeAssistant, call: ServiceCall) -> None:
-    await async_start_call(hass, async_resolve_sleeper(hass, call), call.data[ATTR_MODE])
+    await async_start_call(
+        hass, async_resolve_sleeper(hass, call), call.data[ATTR_MODE]
+    )
 
 
 def _pending(feature: str) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:

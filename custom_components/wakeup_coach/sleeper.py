@@ -49,7 +49,7 @@ class Sleeper:
         self._save(new)
         self._notify()
 
-    def set_call_in_progress(self, in_progress: bool) -> None:
+    def set_call_in_progress(self, *, in_progress: bool) -> None:
         """Mark a call as running or finished."""
         if self.call_in_progress != in_progress:
             self.call_in_progress = in_progress
@@ -60,7 +60,8 @@ class Sleeper:
         self.update_settings(last_call_result=result)
 
     def next_alarm(self) -> datetime | None:
-        """When the next scheduled call will be placed.
+        """
+        When the next scheduled call will be placed.
 
         Unknown until the alarm scheduler exists: showing a time that no scheduler
         acts on would promise a wake-up call that never comes.

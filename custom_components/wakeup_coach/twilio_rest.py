@@ -1,4 +1,5 @@
-"""Twilio's REST API over an aiohttp session (Home Assistant's shared one).
+"""
+Twilio's REST API over an aiohttp session (Home Assistant's shared one).
 
 The twilio package's own HTTP clients are synchronous or open a private session,
 so the few calls we need are made here: fetch the account, check a number, and
@@ -7,9 +8,9 @@ so the few calls we need are made here: fetch the account, check a number, and
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 import aiohttp
@@ -90,23 +91,25 @@ class TwilioRestClient:
                 timeout=self._timeout,
             ) as response:
                 try:
-                    body: Any = await response.json(content_type=None)
+                    decoded = await response.json(content_type=None)
                 except ValueError:
-                    body = None
-                if not isinstance(body, dict):
-                    body = {}
-                if response.status < 400:
+                    decoded = None
+                body: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
+                if response.status < HTTPStatus.BAD_REQUEST:
                     return body
                 message = str(body.get("message") or response.reason or "error")
                 code = body.get("code") if isinstance(body.get("code"), int) else None
-                if response.status == 401:
-                    raise TwilioAuthError(message, status=401, code=code)
-                if response.status >= 500 or response.status == 429:
+                if response.status == HTTPStatus.UNAUTHORIZED:
+                    raise TwilioAuthError(message, status=response.status, code=code)
+                if (
+                    response.status >= HTTPStatus.INTERNAL_SERVER_ERROR
+                    or response.status == HTTPStatus.TOO_MANY_REQUESTS
+                ):
                     raise TwilioConnectionError(
                         message, status=response.status, code=code
                     )
                 raise TwilioError(message, status=response.status, code=code)
-        except (aiohttp.ClientError, TimeoutError, asyncio.TimeoutError) as err:
+        except (aiohttp.ClientError, TimeoutError) as err:
             raise TwilioConnectionError(
                 f"cannot reach Twilio: {type(err).__name__}"
             ) from err
@@ -121,13 +124,18 @@ class TwilioRestClient:
         )
 
     async def async_owns_number(self, number: str) -> bool:
-        """Whether the account may call from this number.
+        """
+        Whether the account may call from this number.
 
         A Twilio number of the account or a verified caller ID both work as From.
         """
         for path in ("/IncomingPhoneNumbers.json", "/OutgoingCallerIds.json"):
             body = await self._request("GET", path, params={"PhoneNumber": number})
-            key = "incoming_phone_numbers" if "Incoming" in path else "outgoing_caller_ids"
+            key = (
+                "incoming_phone_numbers"
+                if "Incoming" in path
+                else "outgoing_caller_ids"
+            )
             if any(item.get("phone_number") == number for item in body.get(key, [])):
                 return True
         return False

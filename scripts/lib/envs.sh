@@ -149,7 +149,7 @@ requirements_stamp() {  # everything a venv depends on; a change rebuilds it
 ensure_venv() {
     local env=$1 venv; venv=$(venv_dir "$env")
     local stamp; stamp=$(requirements_stamp "$env")
-    if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ] && [ -x "$venv/bin/python" ]; then
+    if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ] && [ -f "$venv/pyvenv.cfg" ]; then
         return 0
     fi
     local python

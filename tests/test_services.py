@@ -1,0 +1,184 @@
+"""The integration's actions: which sleeper they reach, and how they refuse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.config_entries import ConfigSubentry
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.wakeup_coach.const import (
+    DOMAIN,
+    SERVICE_CALL,
+    SERVICE_CONFIRM_AWAKE,
+    SERVICE_HANG_UP,
+    SERVICE_SKIP_NEXT,
+    SERVICE_SNOOZE,
+    SUBENTRY_SLEEPER,
+)
+
+from .conftest import ENTRY_ID, SLEEPER_SUBENTRY_ID
+
+
+def alice_device_id(device_registry: dr.DeviceRegistry) -> str:
+    """The device id of the sleeper Alice."""
+    # async_get_device(identifiers=) is deprecated in HA 2026; this works in both.
+    return next(
+        device.id
+        for device in dr.async_entries_for_config_entry(device_registry, ENTRY_ID)
+        if (DOMAIN, SLEEPER_SUBENTRY_ID) in device.identifiers
+    )
+
+
+async def test_actions_registered_without_entries(hass: HomeAssistant) -> None:
+    """Actions exist as soon as the integration is set up, even with no entry."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    for service in (
+        SERVICE_CALL,
+        SERVICE_HANG_UP,
+        SERVICE_CONFIRM_AWAKE,
+        SERVICE_SNOOZE,
+        SERVICE_SKIP_NEXT,
+    ):
+        assert hass.services.has_service(DOMAIN, service)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    assert err.value.translation_key == "no_sleepers"
+
+
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [
+        (SERVICE_CALL, {"mode": "traditional"}),
+        (SERVICE_HANG_UP, {}),
+        (SERVICE_CONFIRM_AWAKE, {}),
+        (SERVICE_SNOOZE, {"minutes": 5}),
+        (SERVICE_SKIP_NEXT, {}),
+    ],
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_not_available_yet(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    service: str,
+    data: dict[str, Any],
+) -> None:
+    """Each action finds the sleeper, then says plainly that it is not built yet."""
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            service,
+            {"sleeper": alice_device_id(device_registry), **data},
+            blocking=True,
+        )
+    assert not isinstance(err.value, ServiceValidationError)
+    assert err.value.translation_key == "not_available_yet"
+    assert err.value.translation_placeholders == {"feature": service}
+
+
+async def test_targets(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A device, an entry with one sleeper, or nothing when there is only one sleeper."""
+    for target in (
+        {"sleeper": alice_device_id(device_registry)},
+        {"config_entry_id": init_integration.entry_id},
+        {},
+    ):
+        with pytest.raises(HomeAssistantError) as err:
+            await hass.services.async_call(
+                DOMAIN, SERVICE_HANG_UP, target, blocking=True
+            )
+        assert err.value.translation_key == "not_available_yet"
+
+
+@pytest.mark.parametrize(
+    ("target", "key"),
+    [
+        ({"sleeper": "no-such-device"}, "sleeper_not_found"),
+        ({"config_entry_id": "no-such-entry"}, "entry_not_found"),
+    ],
+)
+@pytest.mark.usefixtures("init_integration")
+async def test_unknown_targets(
+    hass: HomeAssistant, target: dict[str, str], key: str
+) -> None:
+    """Unknown devices and entries are validation errors."""
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, SERVICE_CALL, target, blocking=True)
+    assert err.value.translation_key == key
+
+
+async def test_device_of_another_integration(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A device that is not a sleeper is refused."""
+    other = MockConfigEntry(domain="other")
+    other.add_to_hass(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=other.entry_id, identifiers={("other", "x")}
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, SERVICE_CALL, {"sleeper": device.id}, blocking=True
+        )
+    assert err.value.translation_key == "sleeper_not_found"
+
+
+async def test_unloaded_entry(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A sleeper of an unloaded entry cannot be called."""
+    device_id = alice_device_id(device_registry)
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    for target in (
+        {"sleeper": device_id},
+        {"config_entry_id": init_integration.entry_id},
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(DOMAIN, SERVICE_CALL, target, blocking=True)
+        assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_several_sleepers_need_a_choice(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    sleeper_data: dict[str, Any],
+) -> None:
+    """With two sleepers, an entry or no target is ambiguous."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_add_subentry(
+        mock_config_entry,
+        ConfigSubentry(
+            data={**sleeper_data, "name": "Bob", "phone_number": "+15550100222"},
+            subentry_type=SUBENTRY_SLEEPER,
+            title="Bob",
+            unique_id="+15550100222",
+        ),
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    for target in ({"config_entry_id": mock_config_entry.entry_id}, {}):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(DOMAIN, SERVICE_CALL, target, blocking=True)
+        assert err.value.translation_key == "sleeper_required"
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_invalid_mode(hass: HomeAssistant) -> None:
+    """A mode that does not exist fails schema validation."""
+    with pytest.raises(Exception, match="mode"):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_CALL, {"mode": "telepathy"}, blocking=True
+        )
