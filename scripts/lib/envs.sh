@@ -14,10 +14,40 @@ ROOTFS="$CACHE/rootfs-sid"
 ROOTFS_PACKAGES="python3.14,python3.14-venv,python3.14-dev,ca-certificates,build-essential,git,espeak-ng,sox"
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
 
+# Cleanups run once on exit, whatever the reason (error, Ctrl-C, normal end).
+CLEANUPS=()
+_run_cleanups() {
+    local i
+    for ((i = ${#CLEANUPS[@]} - 1; i >= 0; i--)); do eval "${CLEANUPS[i]}" || true; done
+    CLEANUPS=()
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+on_exit() { CLEANUPS+=("$1"); }
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 venv_dir() { printf '%s/venv-%s' "$CACHE" "$1"; }
+
+# --- system packages ----------------------------------------------------------------
+
+# espeak-ng and sox give the simulator's sleepers real speech; without them it falls
+# back to synthetic audio. Installed when we are root on Debian and they are missing.
+apt_install() {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 \
+        || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+}
+
+ensure_system_packages() {
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
+    local missing=() tool
+    for tool in espeak-ng sox; do command -v "$tool" >/dev/null || missing+=("$tool"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}" || log "could not install ${missing[*]}; the simulator will use synthetic audio"
+}
 
 # --- finding a Python ------------------------------------------------------------
 
@@ -68,7 +98,7 @@ ensure_rootfs() {
         log "removing outdated $ROOTFS"
         rm -rf --one-file-system "$ROOTFS"
     fi
-    command -v mmdebstrap >/dev/null || { log "installing mmdebstrap"; DEBIAN_FRONTEND=noninteractive apt-get install -y -q mmdebstrap >/dev/null; }
+    command -v mmdebstrap >/dev/null || { log "installing mmdebstrap"; apt_install mmdebstrap; }
     local mirror
     mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
     [ -n "$mirror" ] || mirror=$(awk '/^deb /{print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
@@ -115,6 +145,9 @@ _unmount_rootfs() {
 
 # --- running inside an environment ------------------------------------------------
 
+# Which Python an environment runs on: "oldest" on 3.13, everything else on 3.14.
+uses_py314() { [ "$1" != oldest ]; }
+
 # Variables a command may need inside the chroot, which starts from an empty environment.
 PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_PORT COLUMNS)
 
@@ -122,18 +155,19 @@ PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_POR
 in_env() {
     local env=$1; shift
     local venv; venv=$(venv_dir "$env")
-    if [ "$env" = latest ] && [ "$(latest_kind)" = chroot ]; then
+    if uses_py314 "$env" && [ "$(latest_kind)" = chroot ]; then
         local -a vars=(PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root LANG=C.UTF-8
                        SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt PIP_CERT=/etc/ssl/certs/host-ca.crt
                        REQUESTS_CA_BUNDLE=/etc/ssl/certs/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1
                        VIRTUAL_ENV="$venv")
         local name
         for name in "${PASS_ENV[@]}"; do [ -n "${!name:-}" ] && vars+=("$name=${!name}"); done
-        _mount_rootfs
-        local rc=0
-        chroot "$ROOTFS" /usr/bin/env -i "${vars[@]}" bash -c 'cd "$0" && exec "$@"' "$REPO" "$@" || rc=$?
-        _unmount_rootfs
-        return $rc
+        if [ -z "${ROOTFS_LOCK_FD:-}" ]; then
+            _mount_rootfs
+            on_exit _unmount_rootfs
+        fi
+        chroot "$ROOTFS" /usr/bin/env -i "${vars[@]}" bash -c 'cd "$0" && exec "$@"' "$REPO" "$@"
+        return
     fi
     (cd "$REPO" && PATH="$venv/bin:$PATH" VIRTUAL_ENV="$venv" "$@")
 }
@@ -142,8 +176,16 @@ in_env() {
 
 requirements_file() { printf '%s/requirements/%s.txt' "$REPO" "$1"; }
 
+requirements_closure() {  # a requirements file and every file it includes with -r
+    local file=$1 included
+    echo "$file"
+    for included in $(awk '$1 == "-r" {print $2}' "$file"); do
+        requirements_closure "$(dirname "$file")/$included"
+    done
+}
+
 requirements_stamp() {  # everything a venv depends on; a change rebuilds it
-    cat "$(requirements_file "$1")" "$REPO"/requirements/common.txt | sha256sum | cut -c1-16
+    requirements_closure "$(requirements_file "$1")" | xargs cat | sha256sum | cut -c1-16
 }
 
 ensure_venv() {
@@ -153,12 +195,15 @@ ensure_venv() {
         return 0
     fi
     local python
-    case "$env" in
-        oldest) python=$(find_python313) || die "no Python 3.13 found (tried python3.13 and pyenv's 3.13.*); set WAKEUP_PYTHON313";;
-        latest)
-            if [ "$(latest_kind)" = native ]; then python=$(find_python314); else ensure_rootfs; python=/usr/bin/python3.14; fi;;
-        *) die "unknown environment $env";;
-    esac
+    [ -f "$(requirements_file "$env")" ] || die "unknown environment $env"
+    if ! uses_py314 "$env"; then
+        python=$(find_python313) || die "no Python 3.13 found (tried python3.13 and pyenv's 3.13.*); set WAKEUP_PYTHON313"
+    elif [ "$(latest_kind)" = native ]; then
+        python=$(find_python314)
+    else
+        ensure_rootfs
+        python=/usr/bin/python3.14
+    fi
     log "creating the $env environment in ${venv#"$REPO"/} ($python)"
     rm -rf "$venv"
     in_env "$env" "$python" -m venv "$venv"
