@@ -28,8 +28,7 @@ CLOSED_PORT_URL = "http://127.0.0.1:9"
 async def test_setup_and_unload_leave_nothing_behind(
     hass: HomeAssistant, mock_config_entry: MockConfigEntry
 ) -> None:
-    """
-    Unloading removes every listener the entry added to the bus and to its sleepers.
+    """Unloading removes every listener the entry added to the bus and to its sleepers.
 
     The first setup also loads HA's own components (http, the entity platforms), which
     listen for good; a second setup and unload must then leave the bus exactly as it was.

@@ -155,8 +155,7 @@ def _is_http_url(url: str) -> bool:
 async def async_validate_account(
     hass: HomeAssistant, data: dict[str, Any]
 ) -> dict[str, str]:
-    """
-    Check the account against Twilio and OpenAI; return form errors (empty if fine).
+    """Check the account against Twilio and OpenAI; return form errors (empty if fine).
 
     Normalises the caller-ID number in `data` in place.
     """
@@ -316,8 +315,7 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
         reason: str,
         **changes: Any,
     ) -> ConfigFlowResult:
-        """
-        Store new data; the update listener reloads a loaded entry.
+        """Store new data; the update listener reloads a loaded entry.
 
         An entry that failed to set up has no listener, so it is reloaded here.
         (HA 2025.4 has no flow helper that updates without reloading.)

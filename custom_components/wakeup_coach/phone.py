@@ -16,8 +16,7 @@ class InvalidPhoneNumberError(ValueError):
 
 
 def normalize_e164(text: str) -> str:
-    """
-    Return the number in strict E.164 form, or raise InvalidPhoneNumberError.
+    """Return the number in strict E.164 form, or raise InvalidPhoneNumberError.
 
     Separators are accepted ("+1 (555) 010-0199"); a missing "+" is not, because
     without it a country code cannot be told from a local number.

@@ -1,5 +1,4 @@
-"""
-The schema library: voluptuous up to HA 2026.9, probatio (its drop-in successor) after.
+"""The schema library: voluptuous up to HA 2026.9, probatio (its drop-in successor) after.
 
 HA 2026.10+ makes `import voluptuous` return probatio, and its own signatures name
 probatio's types; HA 2025.x has no probatio. So: import voluptuous at run time,

@@ -60,8 +60,7 @@ class Sleeper:
         self.update_settings(last_call_result=result)
 
     def next_alarm(self) -> datetime | None:
-        """
-        When the next scheduled call will be placed.
+        """When the next scheduled call will be placed.
 
         Unknown until the alarm scheduler exists: showing a time that no scheduler
         acts on would promise a wake-up call that never comes.

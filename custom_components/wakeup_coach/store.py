@@ -1,5 +1,4 @@
-"""
-Persist each sleeper's settings in Home Assistant's storage.
+"""Persist each sleeper's settings in Home Assistant's storage.
 
 A Store (not entity restore state) so that settings survive a crash within a
 second of a change, and still apply when the user disables an entity.

@@ -1,5 +1,4 @@
-"""
-Twilio's REST API over an aiohttp session (Home Assistant's shared one).
+"""Twilio's REST API over an aiohttp session (Home Assistant's shared one).
 
 The twilio package's own HTTP clients are synchronous or open a private session,
 so the few calls we need are made here: fetch the account, check a number, and
@@ -124,8 +123,7 @@ class TwilioRestClient:
         )
 
     async def async_owns_number(self, number: str) -> bool:
-        """
-        Whether the account may call from this number.
+        """Whether the account may call from this number.
 
         A Twilio number of the account or a verified caller ID both work as From.
         """
