@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
+
+from . import coach_brain
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -54,8 +58,19 @@ def authenticate(sim: Simulator, request: web.Request) -> str:
     return key
 
 
+def _content_text(content: Any) -> str:
+    """Text of a chat message's content, a string or a list of parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            part.get("text", "") for part in content if isinstance(part, dict)
+        )
+    return ""
+
+
 def routes(sim: Simulator) -> list[web.RouteDef]:
-    """The model list."""
+    """The model list and chat completions."""
 
     async def list_models(request: web.Request) -> web.Response:
         authenticate(sim, request)
@@ -74,4 +89,52 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
             }
         )
 
-    return [web.get("/v1/models", list_models)]
+    async def chat_completions(request: web.Request) -> web.Response:
+        authenticate(sim, request)
+        try:
+            body = await request.json()
+        except ValueError:
+            return openai_error(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
+        model = body.get("model")
+        messages = body.get("messages")
+        if model not in MODELS:
+            return openai_error(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
+            )
+        if not isinstance(messages, list) or not messages:
+            return openai_error(400, "'messages' must be a non-empty array.", "invalid_request_error", None)
+        sim.chat_requests.append(body)
+        instructions = "\n".join(
+            _content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+        )
+        conversation = [
+            (m["role"], _content_text(m.get("content")))
+            for m in messages
+            if m.get("role") in ("user", "assistant")
+        ]
+        answer = coach_brain.reply(instructions, conversation)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{secrets.token_hex(12)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                        "logprobs": None,
+                        "finish_reason": "stop",
+                    }
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+            }
+        )
+
+    return [
+        web.get("/v1/models", list_models),
+        web.post("/v1/chat/completions", chat_completions),
+    ]

@@ -28,7 +28,7 @@ class Recorder:
         """Log a request."""
         self.requests.append(record)
 
-    def event(self, name: str, **details: Any) -> None:
+    def event(self, name: str, /, **details: Any) -> None:
         """Log something that happened, e.g. an application error Twilio would report."""
         self.events.append((name, details))
 

@@ -1,35 +1,69 @@
-"""The simulator's HTTP server: Twilio and OpenAI on one port."""
+"""The simulator: Twilio (REST, phone network, Media Streams) and OpenAI on one port."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
+import aiohttp
 
-from . import openai_api, twilio_rest
+from . import control, openai_api, openai_realtime, twilio_rest
 from .accounts import SimulatedWorld
+from .audio import SpeechRegistry, SpeechSynthesizer
+from .clock import SimClock
 from .faults import Fault, Faults
+from .media_stream import MediaStreams
+from .phone_network import CallRecord, PhoneNetwork
 from .recorder import RecordedRequest, Recorder
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ProofHook = Callable[[CallRecord], Awaitable[None]]
 
 
 def service_of(path: str) -> str:
     """Which simulated service a path belongs to."""
-    return "openai" if path.startswith("/v1/") else "twilio"
+    if path.startswith("/v1/"):
+        return "openai"
+    if path.startswith("/_sim"):
+        return "control"
+    return "twilio"
 
 
 class Simulator:
     """Twilio and OpenAI as the integration sees them, on 127.0.0.1."""
 
-    def __init__(self, world: SimulatedWorld | None = None) -> None:
-        """Prepare the simulated world; nothing listens until `start`."""
+    def __init__(
+        self,
+        world: SimulatedWorld | None = None,
+        *,
+        speed: float = 1.0,
+        allow_insecure_streams: bool = True,
+        use_espeak: bool | None = None,
+    ) -> None:
+        """Prepare the simulated world; nothing listens until `start`.
+
+        speed: how much faster than real time calls run (tests use 20-50).
+        allow_insecure_streams: accept ws:// stream URLs (real Twilio wants wss://).
+        """
         self.world = world or SimulatedWorld()
+        self.clock = SimClock(speed)
         self.recorder = Recorder()
         self.faults = Faults()
+        self.network = PhoneNetwork(self)
+        self.media_streams = MediaStreams(self)
+        self.speech = SpeechRegistry()
+        self.sleeper_voice = SpeechSynthesizer(use_espeak=use_espeak, voice="en-us")
+        self.coach_voice = SpeechSynthesizer(use_espeak=use_espeak, voice="en-gb")
+        self.realtime = openai_realtime.RealtimeService(self)
+        self.allow_insecure_streams = allow_insecure_streams
+        self.call_hooks: list[Callable[[CallRecord], None]] = []
+        self.chat_requests: list[dict[str, Any]] = []
+        self.proof_hooks: list[ProofHook] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
         self.port: int | None = None
 
     @property
@@ -50,25 +84,37 @@ class Simulator:
         """What the integration's "OpenAI base URL" should be."""
         return f"{self.base_url}/v1"
 
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The session the simulated Twilio uses to reach the integration."""
+        if self._session is None:
+            msg = "the simulator is not running"
+            raise RuntimeError(msg)
+        return self._session
+
     def fail(self, service: str, match: str, **kwargs: Any) -> None:
         """Make the next request(s) matching `match` fail (see Fault)."""
         self.faults.add(Fault(service, match, **kwargs))
 
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run a coroutine in the background, owned (and cancelled on stop) by the simulator."""
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def run_proof_hooks(self, record: CallRecord) -> None:
+        """The sleeper got up: let the test or the development instance react."""
+        self.recorder.event("proof", sid=record.sid, to=record.to)
+        for hook in self.proof_hooks:
+            await hook(record)
+
     @web.middleware
-    async def _middleware(
-        self, request: web.Request, handler: Handler
-    ) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         service = service_of(request.path)
         data: dict[str, Any] = {}
-        if (
-            request.method == "POST"
-            and request.content_type == "application/x-www-form-urlencoded"
-        ):
+        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
             form = await request.post()
-            data = {
-                key: form.getall(key) if len(form.getall(key)) > 1 else form[key]
-                for key in form
-            }
+            data = {key: form.getall(key) if len(form.getall(key)) > 1 else form[key] for key in form}
         if fault := self.faults.take(service, request.method, request.path):
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -76,26 +122,18 @@ class Simulator:
                 assert request.transport is not None  # noqa: S101
                 request.transport.close()
                 raise web.HTTPInternalServerError
-            self.recorder.request(
-                RecordedRequest(
-                    service, request.method, request.path, fault.status, data
+            self.recorder.request(RecordedRequest(service, request.method, request.path, fault.status, data))
+            if service == "openai":
+                return openai_api.openai_error(
+                    fault.status, "Simulated failure.", "server_error" if fault.status >= 500 else "rate_limit_exceeded", None  # noqa: PLR2004
                 )
-            )
-            return web.json_response(
-                {"message": "injected fault", "code": 20500}, status=fault.status
-            )
+            return twilio_rest.twilio_error(fault.status, 20500, "Simulated failure.")
         try:
             response = await handler(request)
         except web.HTTPException as err:
-            self.recorder.request(
-                RecordedRequest(service, request.method, request.path, err.status, data)
-            )
+            self.recorder.request(RecordedRequest(service, request.method, request.path, err.status, data))
             raise
-        self.recorder.request(
-            RecordedRequest(
-                service, request.method, request.path, response.status, data
-            )
-        )
+        self.recorder.request(RecordedRequest(service, request.method, request.path, response.status, data))
         return response
 
     def build_app(self) -> web.Application:
@@ -103,11 +141,14 @@ class Simulator:
         app = web.Application(middlewares=[self._middleware])
         app.add_routes(twilio_rest.routes(self))
         app.add_routes(openai_api.routes(self))
+        app.add_routes(self.realtime.routes())
+        app.add_routes(control.routes(self))
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen; port 0 picks a free one."""
-        self._runner = web.AppRunner(self.build_app(), access_log=None)
+        self._session = aiohttp.ClientSession()
+        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
@@ -116,7 +157,15 @@ class Simulator:
         self.port = server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Close every connection and stop listening."""
+        """End every call and connection, and stop listening."""
+        await self.network.shutdown()
+        await self.realtime.shutdown()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import BasicAuth, web
 
 if TYPE_CHECKING:
     from .accounts import TwilioAccountState
+    from .phone_network import CallRecord, SimulatedCall
     from .server import Simulator
 
 API = "/2010-04-01/Accounts/{account_sid}"
@@ -56,8 +58,68 @@ def authenticate(sim: Simulator, request: web.Request) -> TwilioAccountState:
     return account
 
 
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+STATUS_EVENTS = {"initiated", "ringing", "answered", "completed"}
+
+
+def call_json(record: CallRecord) -> dict[str, Any]:
+    """A call resource as Twilio returns it."""
+    return {
+        "sid": record.sid,
+        "account_sid": record.account_sid,
+        "to": record.to,
+        "from": record.from_,
+        "status": record.status,
+        "direction": "outbound-api",
+        "answered_by": record.answered_by,
+        "duration": str(record.duration) if record.done.is_set() else None,
+        "api_version": "2010-04-01",
+        "uri": f"/2010-04-01/Accounts/{record.account_sid}/Calls/{record.sid}.json",
+    }
+
+
+def _form_dict(form: Any) -> dict[str, Any]:
+    return {
+        key: form.getall(key) if len(form.getall(key)) > 1 else form[key] for key in form
+    }
+
+
+def validate_call_form(account: TwilioAccountState, form: dict[str, Any]) -> web.Response | None:
+    """Twilio's answer to an invalid Calls.json request, or None when it is valid."""
+    to, from_ = form.get("To"), form.get("From")
+    if not to:
+        return twilio_error(400, 21201, "No 'To' number is specified")
+    if not from_:
+        return twilio_error(400, 21603, "A 'From' phone number is required.")
+    if not E164.match(str(to)):
+        return twilio_error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+    if from_ not in account.incoming_numbers + account.verified_caller_ids:
+        return twilio_error(
+            400,
+            21210,
+            f"The source phone number provided, {from_}, is not yet verified for your account.",
+        )
+    url = form.get("Url")
+    if not url and not form.get("Twiml"):
+        return twilio_error(400, 21205, "Url parameter is required.")
+    if url and not str(url).startswith(("http://", "https://")):
+        return twilio_error(400, 21205, f"Url is not a valid URL: {url}")
+    events = form.get("StatusCallbackEvent") or []
+    events = [events] if isinstance(events, str) else events
+    for event in events:
+        if set(str(event).split()) - STATUS_EVENTS:
+            return twilio_error(400, 21626, f"Invalid StatusCallbackEvent: {event}")
+    for key in ("Timeout", "TimeLimit"):
+        if key in form:
+            try:
+                int(form[key])
+            except ValueError:
+                return twilio_error(400, 21218, f"Invalid {key}: {form[key]}")
+    return None
+
+
 def routes(sim: Simulator) -> list[web.RouteDef]:
-    """The account and number routes."""
+    """The account, number and call routes."""
 
     async def get_account(request: web.Request) -> web.Response:
         account = authenticate(sim, request)
@@ -87,7 +149,51 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         account = authenticate(sim, request)
         return number_list("outgoing_caller_ids", account.verified_caller_ids, request)
 
+    async def create_call(request: web.Request) -> web.Response:
+        account = authenticate(sim, request)
+        form = _form_dict(await request.post())
+        if (error := validate_call_form(account, form)) is not None:
+            return error
+        record = sim.network.place(account, form)
+        return web.json_response(call_json(record), status=201)
+
+    def find_call(request: web.Request) -> SimulatedCall:
+        authenticate(sim, request)
+        call = sim.network.calls.get(request.match_info["call_sid"])
+        if call is None or call.record.account_sid != request.match_info["account_sid"]:
+            raise web.HTTPNotFound(
+                text=twilio_error_text(
+                    404, 20404, f"The requested resource {request.path} was not found"
+                ),
+                content_type="application/json",
+            )
+        return call
+
+    async def get_call(request: web.Request) -> web.Response:
+        return web.json_response(call_json(find_call(request).record))
+
+    async def update_call(request: web.Request) -> web.Response:
+        call = find_call(request)
+        form = _form_dict(await request.post())
+        ended = call.record.done.is_set()
+        if form.get("Status") in ("completed", "canceled"):
+            # Twilio answers at once; the status callback follows.
+            if not ended:
+                call.update(form)
+            answered = call.record.answered_at is not None
+            status = "completed" if answered or ended else "canceled"
+            return web.json_response(call_json(call.record) | {"status": status})
+        if ended:
+            return twilio_error(400, 21220, "Call is not in-progress. Cannot redirect.")
+        if "Twiml" not in form and "Url" not in form:
+            return twilio_error(400, 21205, "Url parameter is required.")
+        call.update(form)
+        return web.json_response(call_json(call.record))
+
     return [
+        web.post(f"{API}/Calls.json", create_call),
+        web.get(API + "/Calls/{call_sid}.json", get_call),
+        web.post(API + "/Calls/{call_sid}.json", update_call),
         web.get(f"{API}.json", get_account),
         web.get(f"{API}/IncomingPhoneNumbers.json", incoming_numbers),
         web.get(f"{API}/OutgoingCallerIds.json", caller_ids),
