@@ -10,8 +10,8 @@ import argparse
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 import signal
-
 
 from .phone_network import CallRecord
 from .server import Simulator
@@ -25,10 +25,19 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8124)
-    parser.add_argument("--speed", type=float, default=1.0, help="how much faster than real time")
-    parser.add_argument("--script", default="wakes_quickly", choices=sorted(SCRIPTS), help="default sleeper")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="how much faster than real time"
+    )
+    parser.add_argument(
+        "--script",
+        default="wakes_quickly",
+        choices=sorted(SCRIPTS),
+        help="default sleeper",
+    )
     parser.add_argument("--ha-url", help="Home Assistant, for proof lines")
-    parser.add_argument("--ha-token-file", help="file holding an access token for --ha-url")
+    parser.add_argument(
+        "--ha-token-file", help="file holding an access token for --ha-url"
+    )
     parser.add_argument("--proof-entity", help="input_boolean a proof line turns on")
     return parser.parse_args()
 
@@ -42,20 +51,31 @@ async def main() -> None:
     if args.ha_url and args.ha_token_file and args.proof_entity:
 
         async def prove(record: CallRecord) -> None:
-            with open(args.ha_token_file, encoding="utf-8") as file:  # noqa: ASYNC230 - a tiny local file
-                token = file.read().strip()
+            token = Path(args.ha_token_file).read_text(encoding="utf-8").strip()  # noqa: ASYNC240 - a tiny local file
             domain = args.proof_entity.split(".")[0]
             async with sim.session.post(
                 f"{args.ha_url}/api/services/{domain}/turn_on",
                 json={"entity_id": args.proof_entity},
                 headers={"Authorization": f"Bearer {token}"},
             ) as response:
-                LOGGER.info("sleeper got up: %s turned on (%s)", args.proof_entity, response.status)
+                LOGGER.info(
+                    "sleeper got up: %s turned on (%s)",
+                    args.proof_entity,
+                    response.status,
+                )
 
         sim.proof_hooks.append(prove)
-    sim.call_hooks.append(lambda record: LOGGER.info("call %s placed (%s answers)", record.sid, record.script.name))
+    sim.call_hooks.append(
+        lambda record: LOGGER.info(
+            "call %s placed (%s answers)", record.sid, record.script.name
+        )
+    )
     await sim.start(args.host, args.port)
-    LOGGER.info("Twilio and OpenAI simulated on %s (calls: %s/_sim/)", sim.base_url, sim.base_url)
+    LOGGER.info(
+        "Twilio and OpenAI simulated on %s (calls: %s/_sim/)",
+        sim.base_url,
+        sim.base_url,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 SAMPLE_RATE = 8000
 FRAME_BYTES = 160  # 20 ms of 8 kHz μ-law
@@ -26,7 +28,7 @@ _BIAS = 0x84
 _CLIP = 32635
 
 
-def _decode_table() -> np.ndarray:
+def _decode_table() -> npt.NDArray[np.int16]:
     codes = np.arange(256, dtype=np.int32)
     inverted = ~codes & 0xFF
     sign = inverted & 0x80
@@ -39,12 +41,12 @@ def _decode_table() -> np.ndarray:
 _DECODE = _decode_table()
 
 
-def ulaw_decode(data: bytes) -> np.ndarray:
+def ulaw_decode(data: bytes) -> npt.NDArray[np.int16]:
     """μ-law bytes to 16-bit linear samples."""
     return _DECODE[np.frombuffer(data, dtype=np.uint8)]
 
 
-def ulaw_encode(samples: np.ndarray) -> bytes:
+def ulaw_encode(samples: npt.NDArray[Any]) -> bytes:
     """16-bit linear samples to μ-law bytes (G.711)."""
     pcm = np.clip(samples.astype(np.int32), -_CLIP, _CLIP)
     sign = np.where(pcm < 0, 0x80, 0)
@@ -52,7 +54,10 @@ def ulaw_encode(samples: np.ndarray) -> bytes:
     exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
     exponent = np.clip(exponent, 0, 7)
     mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    encoded: bytes = (
+        (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+    )
+    return encoded
 
 
 def frame_rms(frame: bytes) -> float:
@@ -88,7 +93,7 @@ def synthetic_speech(text: str) -> bytes:
     digest = hashlib.sha256(text.encode()).digest()
     words = max(1, len(text.split()))
     syllable = int(0.15 * SAMPLE_RATE)
-    out: list[np.ndarray] = []
+    out: list[npt.NDArray[np.int16]] = []
     for index in range(words * 2):
         pitch = 110 + digest[index % len(digest)] % 120
         t = np.arange(syllable) / SAMPLE_RATE

@@ -10,9 +10,15 @@ from dataclasses import dataclass
 import re
 
 _NAME = re.compile(r"\b(?:name is|called|calling|wake(?: up)?)\s+([A-Z][\w'-]+)")
-_GOODBYE = re.compile(r"\b(good\s*bye|bye|i'?m up|i am up|end (?:the )?call)\b", re.IGNORECASE)
-_SNOOZE = re.compile(r"\b(five|5|ten|10|more) (?:more )?minutes?\b|\bsnooze\b", re.IGNORECASE)
-_UP = re.compile(r"\b(getting up|out of bed|bathroom|standing|i'?m up|awake)\b", re.IGNORECASE)
+_GOODBYE = re.compile(
+    r"\b(good\s*bye|bye|i'?m up|i am up|end (?:the )?call)\b", re.IGNORECASE
+)
+_SNOOZE = re.compile(
+    r"\b(five|5|ten|10|more) (?:more )?minutes?\b|\bsnooze\b", re.IGNORECASE
+)
+_UP = re.compile(
+    r"\b(getting up|out of bed|bathroom|standing|i'?m up|awake)\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -31,12 +37,16 @@ def sleeper_name(instructions: str) -> str | None:
 
 
 def reply(
-    instructions: str, conversation: list[tuple[str, str]], tools: list[str] | None = None
+    instructions: str,
+    conversation: list[tuple[str, str]],
+    tools: list[str] | None = None,
 ) -> Reply:
     """The next reply, given the instructions and (role, text) turns so far."""
     name = sleeper_name(instructions)
     hello = f", {name}" if name else ""
-    user_turns = [text for role, text in conversation if role == "user" and text.strip()]
+    user_turns = [
+        text for role, text in conversation if role == "user" and text.strip()
+    ]
     if not user_turns:
         return Reply(f"Good morning{hello}! It's time to wake up. How did you sleep?")
     last = user_turns[-1]
@@ -46,10 +56,12 @@ def reply(
     if _GOODBYE.search(last):
         return Reply(f"Glad you're up{hello}. Have a wonderful day!")
     if _SNOOZE.search(last):
-        return Reply("No more snoozing! Sit up and put both feet on the floor. Can you do that for me?")
+        return Reply(
+            "No more snoozing! Sit up and put both feet on the floor. Can you do that for me?"
+        )
     if _UP.search(last):
         return Reply("Great job! Keep moving: splash some cold water on your face.")
-    if len(last.split()) < 2:  # noqa: PLR2004
+    if len(last.split()) < 2:
         return Reply("I can't quite hear you. Are you sitting up yet?")
     count = len(user_turns)
     return Reply(

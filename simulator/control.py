@@ -25,7 +25,9 @@ def call_summary(record: CallRecord) -> dict[str, Any]:
         "ended_by": record.ended_by,
         "duration": record.duration,
         "application_error": record.application_error,
-        "transcript": [{"speaker": who, "text": text} for who, text in record.transcript],
+        "transcript": [
+            {"speaker": who, "text": text} for who, text in record.transcript
+        ],
         "streams": len(record.stream_sids),
         "proofs": record.proofs,
     }
@@ -51,24 +53,36 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                 f'<span class="{who}">{html.escape(who)}: {html.escape(text)}</span>'
                 for who, text in record.transcript
             )
-            status = record.status + (f" ({record.application_error})" if record.application_error else "")
+            status = record.status + (
+                f" ({record.application_error})" if record.application_error else ""
+            )
             rows.append(
                 f"<tr><td>{record.sid[:10]}…</td><td>{html.escape(record.script.name)}</td>"
                 f"<td>{html.escape(status)}</td><td>{lines}</td></tr>"
             )
         default = sim.network.script_for("").name
         scripts = ", ".join(html.escape(name) for name in SCRIPTS)
-        return web.Response(text=PAGE.format(default=default, scripts=scripts, rows="".join(rows)), content_type="text/html")
+        return web.Response(
+            text=PAGE.format(default=default, scripts=scripts, rows="".join(rows)),
+            content_type="text/html",
+        )
 
     async def calls(request: web.Request) -> web.Response:
-        return web.json_response([call_summary(c.record) for c in sim.network.calls.values()])
+        return web.json_response(
+            [call_summary(c.record) for c in sim.network.calls.values()]
+        )
 
     async def scripts(request: web.Request) -> web.Response:
         return web.json_response(
             {
-                "scripts": {name: script.description for name, script in SCRIPTS.items()},
+                "scripts": {
+                    name: script.description for name, script in SCRIPTS.items()
+                },
                 "default": sim.network.script_for("").name,
-                "numbers": {number: script.name for number, script in sim.network.scripts.items()},
+                "numbers": {
+                    number: script.name
+                    for number, script in sim.network.scripts.items()
+                },
             }
         )
 
@@ -76,7 +90,10 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         body = await request.json()
         script = SCRIPTS.get(str(body.get("script")))
         if script is None:
-            return web.json_response({"error": f"unknown script; choose one of {sorted(SCRIPTS)}"}, status=400)
+            return web.json_response(
+                {"error": f"unknown script; choose one of {sorted(SCRIPTS)}"},
+                status=400,
+            )
         if number := body.get("number"):
             sim.network.scripts[str(number)] = script
         else:

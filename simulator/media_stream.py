@@ -56,18 +56,26 @@ class MediaStreamSession:
         self._chunk = 0
         self._started_at = 0.0
         self._mouth = bytearray()  # what the sleeper is about to say
-        self._playback: deque[bytes | _Mark] = deque()  # what the coach sent, not yet played
+        self._playback: deque[bytes | _Mark] = (
+            deque()
+        )  # what the coach sent, not yet played
         self._played_speech_ms = 0  # coach speech heard so far, in all
-        self._utterance_speech_ms = 0  # coach speech heard since the coach last fell silent
+        self._utterance_speech_ms = (
+            0  # coach speech heard since the coach last fell silent
+        )
         self._quiet_ms = 0  # how long the coach has been silent
-        self._coach_audio = bytearray()  # audio of the current coach utterance, for the transcript
+        self._coach_audio = (
+            bytearray()
+        )  # audio of the current coach utterance, for the transcript
         self._protocol_errors: set[int] = set()
         self._closed = asyncio.Event()
 
     # --- protocol -----------------------------------------------------------------
 
     def _event(self, name: str, **details: Any) -> None:
-        self.sim.recorder.event(name, sid=self.call.record.sid, stream=self.stream_sid, **details)
+        self.sim.recorder.event(
+            name, sid=self.call.record.sid, stream=self.stream_sid, **details
+        )
 
     async def _send(self, message: dict[str, Any]) -> None:
         assert self.ws is not None  # noqa: S101
@@ -212,7 +220,9 @@ class MediaStreamSession:
     def _end_coach_utterance(self) -> None:
         if self._coach_audio:
             text = self.sim.speech.transcribe(bytes(self._coach_audio))
-            self.call.record.transcript.append(("coach", text or "(unrecognised audio)"))
+            self.call.record.transcript.append(
+                ("coach", text or "(unrecognised audio)")
+            )
             self._coach_audio.clear()
         self._utterance_speech_ms = 0
 
@@ -222,12 +232,16 @@ class MediaStreamSession:
         while not self._closed.is_set():
             line = self.call.next_line()
             if isinstance(line, Say) and line.barge_in:
-                await self._until(lambda: self._utterance_speech_ms >= BARGE_IN_AFTER_MS)
+                await self._until(
+                    lambda: self._utterance_speech_ms >= BARGE_IN_AFTER_MS
+                )
             else:
                 await self._until(
-                    lambda: self._played_speech_ms > 0
-                    and self._quiet_ms >= QUIET_MS
-                    and not self._queued_ms()
+                    lambda: (
+                        self._played_speech_ms > 0
+                        and self._quiet_ms >= QUIET_MS
+                        and not self._queued_ms()
+                    )
                 )
                 await clock.sleep(self.call.record.script.think_seconds)
             if isinstance(line, HangUp):
@@ -275,7 +289,9 @@ class MediaStreamSession:
                 autoping=True,
             )
         except aiohttp.WSServerHandshakeError as err:
-            self._event("stream_error", code=31920, detail=f"handshake answered {err.status}")
+            self._event(
+                "stream_error", code=31920, detail=f"handshake answered {err.status}"
+            )
             return
         except (aiohttp.ClientError, TimeoutError) as err:
             self._event("stream_error", code=31901, detail=type(err).__name__)
@@ -284,7 +300,9 @@ class MediaStreamSession:
         self._event("stream_started", url=url)
         loops: list[asyncio.Task[None]] = []
         try:
-            await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+            await self._send(
+                {"event": "connected", "protocol": "Call", "version": "1.0.0"}
+            )
             await self._send(self._start_message())
             self._started_at = self.sim.clock.now()
             loops = [
@@ -297,7 +315,9 @@ class MediaStreamSession:
             for task in loops:
                 task.cancel()
             for task in loops:
-                with suppress(asyncio.CancelledError, aiohttp.ClientError, ConnectionError):
+                with suppress(
+                    asyncio.CancelledError, aiohttp.ClientError, ConnectionError
+                ):
                     await task
             self._end_coach_utterance()
             await self._close()
@@ -318,7 +338,11 @@ class MediaStreamSession:
                 "callSid": record.sid,
                 "tracks": ["inbound"],
                 "customParameters": dict(self.stream.parameters),
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "mediaFormat": {
+                    "encoding": "audio/x-mulaw",
+                    "sampleRate": 8000,
+                    "channels": 1,
+                },
             },
         }
 
@@ -332,7 +356,10 @@ class MediaStreamSession:
                     "event": "stop",
                     "sequenceNumber": self._next_sequence(),
                     "streamSid": self.stream_sid,
-                    "stop": {"accountSid": self.call.record.account_sid, "callSid": self.call.record.sid},
+                    "stop": {
+                        "accountSid": self.call.record.account_sid,
+                        "callSid": self.call.record.sid,
+                    },
                 }
             )
             await self.ws.close()

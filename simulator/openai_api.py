@@ -94,7 +94,12 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         try:
             body = await request.json()
         except ValueError:
-            return openai_error(400, "We could not parse the JSON body of your request.", "invalid_request_error", None)
+            return openai_error(
+                400,
+                "We could not parse the JSON body of your request.",
+                "invalid_request_error",
+                None,
+            )
         model = body.get("model")
         messages = body.get("messages")
         if model not in MODELS:
@@ -105,10 +110,17 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                 "model_not_found",
             )
         if not isinstance(messages, list) or not messages:
-            return openai_error(400, "'messages' must be a non-empty array.", "invalid_request_error", None)
+            return openai_error(
+                400,
+                "'messages' must be a non-empty array.",
+                "invalid_request_error",
+                None,
+            )
         sim.chat_requests.append(body)
         instructions = "\n".join(
-            _content_text(m.get("content")) for m in messages if m.get("role") in ("system", "developer")
+            _content_text(m.get("content"))
+            for m in messages
+            if m.get("role") in ("system", "developer")
         )
         conversation = [
             (m["role"], _content_text(m.get("content")))
@@ -125,12 +137,20 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": answer.text, "refusal": None},
+                        "message": {
+                            "role": "assistant",
+                            "content": answer.text,
+                            "refusal": None,
+                        },
                         "logprobs": None,
                         "finish_reason": "stop",
                     }
                 ],
-                "usage": {"prompt_tokens": 50, "completion_tokens": 20, "total_tokens": 70},
+                "usage": {
+                    "prompt_tokens": 50,
+                    "completion_tokens": 20,
+                    "total_tokens": 70,
+                },
             }
         )
 

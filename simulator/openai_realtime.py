@@ -71,7 +71,11 @@ def default_session(model: str) -> dict[str, Any]:
                     "idle_timeout_ms": None,
                 },
             },
-            "output": {"format": {"type": "audio/pcm", "rate": 24000}, "voice": "marin", "speed": 1.0},
+            "output": {
+                "format": {"type": "audio/pcm", "rate": 24000},
+                "voice": "marin",
+                "speed": 1.0,
+            },
         },
     }
 
@@ -79,7 +83,12 @@ def default_session(model: str) -> dict[str, Any]:
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+        # A format is one value; everything else merges field by field.
+        if (
+            key != "format"
+            and isinstance(value, dict)
+            and isinstance(merged.get(key), dict)
+        ):
             merged[key] = _merge(merged[key], value)
         else:
             merged[key] = value
@@ -128,7 +137,13 @@ class RealtimeSession:
         if not self.ws.closed:
             await self.ws.send_str(json.dumps(event))
 
-    async def error(self, message: str, code: str | None = None, event_id: str | None = None, param: str | None = None) -> None:
+    async def error(
+        self,
+        message: str,
+        code: str | None = None,
+        event_id: str | None = None,
+        param: str | None = None,
+    ) -> None:
         """An `error` event; the connection stays open, as with the real API."""
         await self.send(
             {
@@ -153,7 +168,8 @@ class RealtimeSession:
 
     @property
     def _input(self) -> dict[str, Any]:
-        return self.session["audio"]["input"]
+        settings: dict[str, Any] = self.session["audio"]["input"]
+        return settings
 
     @property
     def _vad(self) -> dict[str, Any] | None:
@@ -190,15 +206,24 @@ class RealtimeSession:
             case "response.cancel":
                 await self._response_cancel(event_id)
             case _:
-                await self.error(f"Invalid value: '{kind}'.", "invalid_value", event_id, "type")
+                await self.error(
+                    f"Invalid value: '{kind}'.", "invalid_value", event_id, "type"
+                )
 
-    async def _session_update(self, event: dict[str, Any], event_id: str | None) -> None:
+    async def _session_update(
+        self, event: dict[str, Any], event_id: str | None
+    ) -> None:
         update = event.get("session")
         if not isinstance(update, dict) or BETA_SESSION_KEYS & update.keys():
             await self.refuse_beta()
             return
         if update.get("type") != "realtime":
-            await self.error("Missing required parameter: 'session.type'.", "missing_required_parameter", event_id, "session.type")
+            await self.error(
+                "Missing required parameter: 'session.type'.",
+                "missing_required_parameter",
+                event_id,
+                "session.type",
+            )
             return
         self.session = _merge(self.session, update)
         self.sim.recorder.event("realtime_session_updated", session=self.session)
@@ -208,11 +233,18 @@ class RealtimeSession:
         try:
             chunk = base64.b64decode(event.get("audio", ""), validate=True)
         except (binascii.Error, TypeError):
-            await self.error("Invalid 'audio'. Expected base64-encoded audio.", "invalid_value", event_id, "audio")
+            await self.error(
+                "Invalid 'audio'. Expected base64-encoded audio.",
+                "invalid_value",
+                event_id,
+                "audio",
+            )
             return
         if self._input["format"].get("type") != "audio/pcmu":
             # A real server would hear noise; the simulator notes the mismatch once.
-            self.sim.recorder.event("realtime_input_format_mismatch", format=self._input["format"])
+            self.sim.recorder.event(
+                "realtime_input_format_mismatch", format=self._input["format"]
+            )
         self.pending += chunk
         while len(self.pending) >= audio.FRAME_BYTES:
             frame = bytes(self.pending[: audio.FRAME_BYTES])
@@ -236,11 +268,17 @@ class RealtimeSession:
                 await self.send(
                     {
                         "type": "input_audio_buffer.speech_started",
-                        "audio_start_ms": max(0, self.audio_ms - SPEECH_START_FRAMES * audio.FRAME_MS),
+                        "audio_start_ms": max(
+                            0, self.audio_ms - SPEECH_START_FRAMES * audio.FRAME_MS
+                        ),
                         "item_id": self.speech_item,
                     }
                 )
-                if vad.get("interrupt_response", True) and self.response and not self.response.done():
+                if (
+                    vad.get("interrupt_response", True)
+                    and self.response
+                    and not self.response.done()
+                ):
                     await self._cancel_response("turn_detected")
         else:
             self.speech_frames = 0
@@ -255,8 +293,20 @@ class RealtimeSession:
     async def _end_speech(self, *, committed_by_client: bool) -> None:
         item_id = self.speech_item or _id("item")
         if not committed_by_client:
-            await self.send({"type": "input_audio_buffer.speech_stopped", "audio_end_ms": self.audio_ms, "item_id": item_id})
-        await self.send({"type": "input_audio_buffer.committed", "item_id": item_id, "previous_item_id": None})
+            await self.send(
+                {
+                    "type": "input_audio_buffer.speech_stopped",
+                    "audio_end_ms": self.audio_ms,
+                    "item_id": item_id,
+                }
+            )
+        await self.send(
+            {
+                "type": "input_audio_buffer.committed",
+                "item_id": item_id,
+                "previous_item_id": None,
+            }
+        )
         user_audio = bytes(self.speech_audio)
         self.speech_audio.clear()
         self.in_speech = False
@@ -264,8 +314,12 @@ class RealtimeSession:
         self.speech_item = None
         item = {"id": item_id, "type": "message", "role": "user", "status": "completed",
                 "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
-        await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": None})
-        await self.send({"type": "conversation.item.done", "item": item, "previous_item_id": None})
+        await self.send(
+            {"type": "conversation.item.added", "item": item, "previous_item_id": None}
+        )
+        await self.send(
+            {"type": "conversation.item.done", "item": item, "previous_item_id": None}
+        )
         transcript = self.sim.speech.transcribe(user_audio) or ""
         self.conversation.append(("user", transcript))
         if self._input.get("transcription"):
@@ -283,26 +337,41 @@ class RealtimeSession:
 
     async def _item_create(self, event: dict[str, Any], event_id: str | None) -> None:
         item = event.get("item")
-        if not isinstance(item, dict) or item.get("type") not in ("message", "function_call_output"):
+        if not isinstance(item, dict) or item.get("type") not in (
+            "message",
+            "function_call_output",
+        ):
             await self.error("Invalid 'item'.", "invalid_value", event_id, "item")
             return
         item = {"id": item.get("id") or _id("item"), "status": "completed", **item}
         if item["type"] == "message":
             text = " ".join(
-                part.get("text", "") for part in item.get("content", []) if isinstance(part, dict)
+                part.get("text", "")
+                for part in item.get("content", [])
+                if isinstance(part, dict)
             )
             self.conversation.append((str(item.get("role", "user")), text))
-        await self.send({"type": "conversation.item.added", "item": item, "previous_item_id": None})
-        await self.send({"type": "conversation.item.done", "item": item, "previous_item_id": None})
+        await self.send(
+            {"type": "conversation.item.added", "item": item, "previous_item_id": None}
+        )
+        await self.send(
+            {"type": "conversation.item.done", "item": item, "previous_item_id": None}
+        )
 
     async def _truncate(self, event: dict[str, Any], event_id: str | None) -> None:
         item = self.items.get(str(event.get("item_id")))
         end_ms = event.get("audio_end_ms")
         if item is None:
-            await self.error("Only model output audio messages can be truncated", "unsupported_content_type", event_id)
+            await self.error(
+                "Only model output audio messages can be truncated",
+                "unsupported_content_type",
+                event_id,
+            )
             return
         if not isinstance(end_ms, int) or end_ms < 0:
-            await self.error("Invalid 'audio_end_ms'.", "invalid_value", event_id, "audio_end_ms")
+            await self.error(
+                "Invalid 'audio_end_ms'.", "invalid_value", event_id, "audio_end_ms"
+            )
             return
         if end_ms > item.audio_ms:
             await self.error(
@@ -313,10 +382,24 @@ class RealtimeSession:
             )
             return
         item.truncated_at_ms = end_ms
-        self.sim.recorder.event("realtime_truncated", item_id=item.item_id, audio_end_ms=end_ms, audio_ms=item.audio_ms)
-        await self.send({"type": "conversation.item.truncated", "item_id": item.item_id, "content_index": 0, "audio_end_ms": end_ms})
+        self.sim.recorder.event(
+            "realtime_truncated",
+            item_id=item.item_id,
+            audio_end_ms=end_ms,
+            audio_ms=item.audio_ms,
+        )
+        await self.send(
+            {
+                "type": "conversation.item.truncated",
+                "item_id": item.item_id,
+                "content_index": 0,
+                "audio_end_ms": end_ms,
+            }
+        )
 
-    async def _response_create(self, event: dict[str, Any], event_id: str | None) -> None:
+    async def _response_create(
+        self, event: dict[str, Any], event_id: str | None
+    ) -> None:
         if self.response is not None and not self.response.done():
             await self.error(
                 "Conversation already has an active response in progress.",
@@ -329,7 +412,11 @@ class RealtimeSession:
 
     async def _response_cancel(self, event_id: str | None) -> None:
         if self.response is None or self.response.done():
-            await self.error("Cancellation failed: no active response found", "response_cancel_not_active", event_id)
+            await self.error(
+                "Cancellation failed: no active response found",
+                "response_cancel_not_active",
+                event_id,
+            )
             return
         await self._cancel_response("client_cancelled")
 
@@ -358,16 +445,37 @@ class RealtimeSession:
 
     async def _respond(self, response_id: str, options: dict[str, Any]) -> None:
         instructions = "\n".join(
-            part for part in (self.session.get("instructions", ""), options.get("instructions", "")) if part
+            part
+            for part in (
+                self.session.get("instructions", ""),
+                options.get("instructions", ""),
+            )
+            if part
         )
-        tools = [t.get("name", "") for t in self.session.get("tools", []) if isinstance(t, dict)]
+        tools = [
+            t.get("name", "")
+            for t in self.session.get("tools", [])
+            if isinstance(t, dict)
+        ]
         forced = self.sim.realtime.forced_tool
         if forced and forced in tools:
             self.sim.realtime.forced_tool = None
-            answer = coach_brain.Reply(tool=forced, arguments='{"reason": "forced by the scenario"}')
+            answer = coach_brain.Reply(
+                tool=forced, arguments='{"reason": "forced by the scenario"}'
+            )
         else:
             answer = coach_brain.reply(instructions, self.conversation, tools)
-        await self.send({"type": "response.created", "response": {"id": response_id, "object": "realtime.response", "status": "in_progress", "output": []}})
+        await self.send(
+            {
+                "type": "response.created",
+                "response": {
+                    "id": response_id,
+                    "object": "realtime.response",
+                    "status": "in_progress",
+                    "output": [],
+                },
+            }
+        )
         if answer.tool:
             await self._tool_call(response_id, answer)
         else:
@@ -385,13 +493,55 @@ class RealtimeSession:
         item_id, call_id = _id("item"), _id("call")
         assert answer.tool is not None  # noqa: S101
         self.tool_calls.append((answer.tool, answer.arguments))
-        self.sim.recorder.event("realtime_tool_call", name=answer.tool, arguments=answer.arguments)
-        item = {"id": item_id, "type": "function_call", "status": "in_progress", "name": answer.tool, "call_id": call_id, "arguments": ""}
-        await self.send({"type": "response.output_item.added", "response_id": response_id, "output_index": 0, "item": item})
-        await self.send({"type": "response.function_call_arguments.delta", "response_id": response_id, "item_id": item_id, "output_index": 0, "call_id": call_id, "delta": answer.arguments})
-        await self.send({"type": "response.function_call_arguments.done", "response_id": response_id, "item_id": item_id, "output_index": 0, "call_id": call_id, "name": answer.tool, "arguments": answer.arguments})
+        self.sim.recorder.event(
+            "realtime_tool_call", name=answer.tool, arguments=answer.arguments
+        )
+        item = {
+            "id": item_id,
+            "type": "function_call",
+            "status": "in_progress",
+            "name": answer.tool,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.function_call_arguments.delta",
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "call_id": call_id,
+                "delta": answer.arguments,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.function_call_arguments.done",
+                "response_id": response_id,
+                "item_id": item_id,
+                "output_index": 0,
+                "call_id": call_id,
+                "name": answer.tool,
+                "arguments": answer.arguments,
+            }
+        )
         item = item | {"status": "completed", "arguments": answer.arguments}
-        await self.send({"type": "response.output_item.done", "response_id": response_id, "output_index": 0, "item": item})
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
 
     async def _speak(self, response_id: str, text: str) -> None:
         item_id = _id("item")
@@ -400,27 +550,97 @@ class RealtimeSession:
         item = AssistantItem(item_id, text)
         self.items[item_id] = item
         self.conversation.append(("assistant", text))
-        message = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress", "content": []}
-        base = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
-        await self.send({"type": "response.output_item.added", "response_id": response_id, "output_index": 0, "item": message})
-        await self.send({"type": "conversation.item.added", "item": message, "previous_item_id": None})
-        await self.send({"type": "response.content_part.added", **base, "part": {"type": "audio", "transcript": ""}})
+        message = {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        base = {
+            "response_id": response_id,
+            "item_id": item_id,
+            "output_index": 0,
+            "content_index": 0,
+        }
+        await self.send(
+            {
+                "type": "response.output_item.added",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": message,
+            }
+        )
+        await self.send(
+            {
+                "type": "conversation.item.added",
+                "item": message,
+                "previous_item_id": None,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.content_part.added",
+                **base,
+                "part": {"type": "audio", "transcript": ""},
+            }
+        )
         words = text.split()
         chunk_bytes = DELTA_MS * audio.BYTES_PER_MS
         chunks = [voice[i : i + chunk_bytes] for i in range(0, len(voice), chunk_bytes)]
         for index, chunk in enumerate(chunks):
-            await self.send({"type": "response.output_audio.delta", **base, "delta": base64.b64encode(self._output(chunk)).decode()})
+            await self.send(
+                {
+                    "type": "response.output_audio.delta",
+                    **base,
+                    "delta": base64.b64encode(self._output(chunk)).decode(),
+                }
+            )
             item.audio_ms += audio.duration_ms(chunk)
-            share = words[index * len(words) // len(chunks) : (index + 1) * len(words) // len(chunks)]
+            share = words[
+                index * len(words) // len(chunks) : (index + 1)
+                * len(words)
+                // len(chunks)
+            ]
             if share:
-                await self.send({"type": "response.output_audio_transcript.delta", **base, "delta": " ".join(share) + " "})
+                await self.send(
+                    {
+                        "type": "response.output_audio_transcript.delta",
+                        **base,
+                        "delta": " ".join(share) + " ",
+                    }
+                )
             await self.sim.clock.sleep(DELTA_MS / 1000 / DELTA_PACE)
         await self.send({"type": "response.output_audio.done", **base})
-        await self.send({"type": "response.output_audio_transcript.done", **base, "transcript": text})
-        await self.send({"type": "response.content_part.done", **base, "part": {"type": "audio", "transcript": text}})
-        done = message | {"status": "completed", "content": [{"type": "output_audio", "transcript": text}]}
-        await self.send({"type": "response.output_item.done", "response_id": response_id, "output_index": 0, "item": done})
-        await self.send({"type": "conversation.item.done", "item": done, "previous_item_id": None})
+        await self.send(
+            {
+                "type": "response.output_audio_transcript.done",
+                **base,
+                "transcript": text,
+            }
+        )
+        await self.send(
+            {
+                "type": "response.content_part.done",
+                **base,
+                "part": {"type": "audio", "transcript": text},
+            }
+        )
+        done = message | {
+            "status": "completed",
+            "content": [{"type": "output_audio", "transcript": text}],
+        }
+        await self.send(
+            {
+                "type": "response.output_item.done",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": done,
+            }
+        )
+        await self.send(
+            {"type": "conversation.item.done", "item": done, "previous_item_id": None}
+        )
 
     def _output(self, chunk: bytes) -> bytes:
         """Audio in the session's output format: μ-law as is, else 24 kHz PCM."""
@@ -447,10 +667,19 @@ class RealtimeSession:
         await self.sim.clock.sleep(timeout_ms / 1000)
         if self.in_speech:
             return
-        await self.send({"type": "input_audio_buffer.timeout_triggered", "audio_start_ms": self.audio_ms, "audio_end_ms": self.audio_ms, "item_id": _id("item")})
+        await self.send(
+            {
+                "type": "input_audio_buffer.timeout_triggered",
+                "audio_start_ms": self.audio_ms,
+                "audio_end_ms": self.audio_ms,
+                "item_id": _id("item"),
+            }
+        )
         self.conversation.append(("user", ""))
         self.idle_task = None
-        self._start_response({"instructions": "The user has been silent. Ask if they are still there."})
+        self._start_response(
+            {"instructions": "The user has been silent. Ask if they are still there."}
+        )
 
     async def close(self) -> None:
         """Stop everything this connection runs."""
@@ -483,9 +712,12 @@ class RealtimeService:
         model = request.query.get("model", "")
         if model not in MODELS:
             return openai_error(
-                404, f"The model `{model}` does not exist or you do not have access to it.", "invalid_request_error", "model_not_found"
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                "invalid_request_error",
+                "model_not_found",
             )
-        ws = web.WebSocketResponse(heartbeat=30)
+        ws = web.WebSocketResponse()
         await ws.prepare(request)
         session = RealtimeSession(self.sim, ws, model, default_session(model))
         self.sessions.append(session)
@@ -505,4 +737,6 @@ class RealtimeService:
 
     async def shutdown(self) -> None:
         """Close every connection."""
-        await asyncio.gather(*(session.close() for session in self.sessions), return_exceptions=True)
+        await asyncio.gather(
+            *(session.close() for session in self.sessions), return_exceptions=True
+        )

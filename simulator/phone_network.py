@@ -91,7 +91,9 @@ class CallRecord:
 class SimulatedCall:
     """The life of one call, from queued to completed."""
 
-    def __init__(self, sim: Simulator, account: TwilioAccountState, record: CallRecord) -> None:
+    def __init__(
+        self, sim: Simulator, account: TwilioAccountState, record: CallRecord
+    ) -> None:
         """Prepare; `start` runs it."""
         self.sim = sim
         self.account = account
@@ -105,7 +107,9 @@ class SimulatedCall:
 
     def start(self) -> None:
         """Run the call in the background."""
-        self._task = asyncio.create_task(self._run(), name=f"simulated call {self.record.sid}")
+        self._task = asyncio.create_task(
+            self._run(), name=f"simulated call {self.record.sid}"
+        )
 
     async def wait(self) -> None:
         """Until the call has ended."""
@@ -143,7 +147,7 @@ class SimulatedCall:
         return params
 
     async def _post(
-        self, url: str, params: dict[str, str], *, method: str = "POST", timeout: float
+        self, url: str, params: dict[str, str], *, method: str = "POST", wait: float
     ) -> tuple[int | None, str, str]:
         """Send a signed request; (status or None, content type, body)."""
         session = self.sim.session
@@ -161,8 +165,11 @@ class SimulatedCall:
                 method,
                 request_url,
                 data=data,
-                headers={"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1"},
-                timeout=aiohttp.ClientTimeout(total=self.sim.clock.real(timeout)),
+                headers={
+                    "X-Twilio-Signature": signature,
+                    "User-Agent": "TwilioProxy/1.1",
+                },
+                timeout=aiohttp.ClientTimeout(total=self.sim.clock.real(wait)),
                 allow_redirects=True,
             ) as response:
                 body = await response.text()
@@ -187,7 +194,10 @@ class SimulatedCall:
         }
         params.update(extra)
         status, _, _ = await self._post(
-            record.status_callback, params, method=record.status_method, timeout=WEBHOOK_TIMEOUT
+            record.status_callback,
+            params,
+            method=record.status_method,
+            wait=WEBHOOK_TIMEOUT,
         )
         record.status_callbacks.append((event, status))
 
@@ -211,7 +221,10 @@ class SimulatedCall:
             if script.answer is Answer.FAILED:
                 final = "failed"
                 return
-            if script.answer is Answer.NO_ANSWER or script.ring_seconds >= record.timeout:
+            if (
+                script.answer is Answer.NO_ANSWER
+                or script.ring_seconds >= record.timeout
+            ):
                 await clock.sleep(record.timeout)
                 final = "no-answer"
                 return
@@ -219,7 +232,9 @@ class SimulatedCall:
             record.status = "in-progress"
             record.answered_at = clock.now()
             if record.machine_detection:
-                record.answered_by = "machine_start" if script.answer is Answer.MACHINE else "human"
+                record.answered_by = (
+                    "machine_start" if script.answer is Answer.MACHINE else "human"
+                )
             await self._status("answered")
             try:
                 async with asyncio.timeout(clock.real(record.time_limit)):
@@ -237,8 +252,13 @@ class SimulatedCall:
                 final = "canceled"
             record.status = final
             record.ended_at = clock.now()
-            self.sim.recorder.event("call_ended", sid=record.sid, status=final, by=record.ended_by)
-            extra = {"CallDuration": str(record.duration), "Duration": str(record.duration)}
+            self.sim.recorder.event(
+                "call_ended", sid=record.sid, status=final, by=record.ended_by
+            )
+            extra = {
+                "CallDuration": str(record.duration),
+                "Duration": str(record.duration),
+            }
             await self._status("completed", **extra)
             record.done.set()
 
@@ -272,17 +292,26 @@ class SimulatedCall:
         """TwiML from the integration, or None after an application error."""
         url = fetch.url
         status, content_type, body = await self._post(
-            url, self._call_params() | fetch.params, method=fetch.method, timeout=WEBHOOK_TIMEOUT
+            url,
+            self._call_params() | fetch.params,
+            method=fetch.method,
+            wait=WEBHOOK_TIMEOUT,
         )
         self.record.webhooks.append((url, status))
         if status is None:
-            await self._application_error(f"11205: no response from {urlsplit(url).path}")
+            await self._application_error(
+                f"11205: no response from {urlsplit(url).path}"
+            )
             return None
-        if not 200 <= status < 300:  # noqa: PLR2004
-            await self._application_error(f"11200: HTTP {status} from {urlsplit(url).path}")
+        if not 200 <= status < 300:
+            await self._application_error(
+                f"11200: HTTP {status} from {urlsplit(url).path}"
+            )
             return None
         if "xml" not in content_type:
-            await self._application_error(f"12300: invalid content type {content_type!r}")
+            await self._application_error(
+                f"12300: invalid content type {content_type!r}"
+            )
             return None
         return body
 
@@ -348,7 +377,12 @@ class SimulatedCall:
         line = self.next_line()
         interrupted = False
         for nested in verb.nested:
-            if isinstance(line, Say) and line.barge_in and verb.barge_in and "speech" in verb.input:
+            if (
+                isinstance(line, Say)
+                and line.barge_in
+                and verb.barge_in
+                and "speech" in verb.input
+            ):
                 # Barge-in: the sleeper starts talking a moment into the prompt.
                 if isinstance(nested, twiml.Say):
                     self.record.transcript.append(("coach", nested.text))
@@ -370,7 +404,9 @@ class SimulatedCall:
         if line.proof:
             await self.prove()
         self.record.transcript.append(("sleeper", line.text))
-        end_of_speech = 1.0 if verb.speech_timeout == "auto" else float(verb.speech_timeout)
+        end_of_speech = (
+            1.0 if verb.speech_timeout == "auto" else float(verb.speech_timeout)
+        )
         await clock.sleep(twiml.speaking_seconds(line.text) + end_of_speech)
         if not verb.action:
             return None
@@ -417,7 +453,9 @@ class PhoneNetwork:
         """The script that answers `number`."""
         from .sleepers import DEFAULT_SCRIPT, SCRIPTS  # noqa: PLC0415
 
-        return self.scripts.get(number) or self.default_script or SCRIPTS[DEFAULT_SCRIPT]
+        return (
+            self.scripts.get(number) or self.default_script or SCRIPTS[DEFAULT_SCRIPT]
+        )
 
     def place(self, account: TwilioAccountState, form: dict[str, Any]) -> CallRecord:
         """Create and start a call from a validated Calls.json form."""
@@ -450,7 +488,7 @@ class PhoneNetwork:
             hook(record)
         return record
 
-    async def wait_for_call(self, timeout: float = 10.0) -> CallRecord:
+    async def wait_for_call(self, within: float = 10.0) -> CallRecord:
         """The next call placed (for tests)."""
         future: asyncio.Future[CallRecord] = asyncio.get_running_loop().create_future()
 
@@ -460,11 +498,10 @@ class PhoneNetwork:
 
         self.sim.call_hooks.append(hook)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await asyncio.wait_for(future, within)
         finally:
             self.sim.call_hooks.remove(hook)
 
     async def shutdown(self) -> None:
         """End every call."""
         await asyncio.gather(*(call.cancel() for call in self.calls.values()))
-

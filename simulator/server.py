@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from aiohttp import web
 import aiohttp
+from aiohttp import web
 
 from . import control, openai_api, openai_realtime, twilio_rest
 from .accounts import SimulatedWorld
@@ -109,12 +109,20 @@ class Simulator:
             await hook(record)
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _middleware(
+        self, request: web.Request, handler: Handler
+    ) -> web.StreamResponse:
         service = service_of(request.path)
         data: dict[str, Any] = {}
-        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        if (
+            request.method == "POST"
+            and request.content_type == "application/x-www-form-urlencoded"
+        ):
             form = await request.post()
-            data = {key: form.getall(key) if len(form.getall(key)) > 1 else form[key] for key in form}
+            data = {
+                key: form.getall(key) if len(form.getall(key)) > 1 else form[key]
+                for key in form
+            }
         if fault := self.faults.take(service, request.method, request.path):
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -122,18 +130,31 @@ class Simulator:
                 assert request.transport is not None  # noqa: S101
                 request.transport.close()
                 raise web.HTTPInternalServerError
-            self.recorder.request(RecordedRequest(service, request.method, request.path, fault.status, data))
+            self.recorder.request(
+                RecordedRequest(
+                    service, request.method, request.path, fault.status, data
+                )
+            )
             if service == "openai":
                 return openai_api.openai_error(
-                    fault.status, "Simulated failure.", "server_error" if fault.status >= 500 else "rate_limit_exceeded", None  # noqa: PLR2004
+                    fault.status,
+                    "Simulated failure.",
+                    "server_error" if fault.status >= 500 else "rate_limit_exceeded",
+                    None,
                 )
             return twilio_rest.twilio_error(fault.status, 20500, "Simulated failure.")
         try:
             response = await handler(request)
         except web.HTTPException as err:
-            self.recorder.request(RecordedRequest(service, request.method, request.path, err.status, data))
+            self.recorder.request(
+                RecordedRequest(service, request.method, request.path, err.status, data)
+            )
             raise
-        self.recorder.request(RecordedRequest(service, request.method, request.path, response.status, data))
+        self.recorder.request(
+            RecordedRequest(
+                service, request.method, request.path, response.status, data
+            )
+        )
         return response
 
     def build_app(self) -> web.Application:
@@ -148,7 +169,9 @@ class Simulator:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen; port 0 picks a free one."""
         self._session = aiohttp.ClientSession()
-        self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(
+            self.build_app(), access_log=None, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()

@@ -80,11 +80,14 @@ def call_json(record: CallRecord) -> dict[str, Any]:
 
 def _form_dict(form: Any) -> dict[str, Any]:
     return {
-        key: form.getall(key) if len(form.getall(key)) > 1 else form[key] for key in form
+        key: form.getall(key) if len(form.getall(key)) > 1 else form[key]
+        for key in form
     }
 
 
-def validate_call_form(account: TwilioAccountState, form: dict[str, Any]) -> web.Response | None:
+def validate_call_form(
+    account: TwilioAccountState, form: dict[str, Any]
+) -> web.Response | None:
     """Twilio's answer to an invalid Calls.json request, or None when it is valid."""
     to, from_ = form.get("To"), form.get("From")
     if not to:

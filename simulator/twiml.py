@@ -88,7 +88,7 @@ class Connect:
 Verb = Say | Play | Pause | Gather | Redirect | Hangup | Connect
 
 
-def _bool(value: str | None, default: bool) -> bool:
+def _bool(value: str | None, *, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() == "true"
@@ -151,7 +151,9 @@ def _connect(element: ET.Element, base_url: str) -> Connect:
         raise TwiMLError(31923, "<Stream> has no url")
     parts = urlsplit(url)
     if parts.scheme not in ("wss", "ws") or not parts.netloc:
-        raise TwiMLError(31922, f"<Stream> url scheme {parts.scheme!r} is not supported")
+        raise TwiMLError(
+            31922, f"<Stream> url scheme {parts.scheme!r} is not supported"
+        )
     parameters: dict[str, str] = {}
     for child in stream:
         if child.tag != "Parameter" or child.get("name") is None:
@@ -187,14 +189,18 @@ def parse(document: str, base_url: str) -> list[Verb]:
                 if not target:
                     raise TwiMLError(12200, "<Redirect> has no URL")
                 verbs.append(
-                    Redirect(urljoin(base_url, target), element.get("method", "POST").upper())
+                    Redirect(
+                        urljoin(base_url, target), element.get("method", "POST").upper()
+                    )
                 )
             case "Hangup":
                 verbs.append(Hangup())
             case "Connect":
                 verbs.append(_connect(element, base_url))
             case _:
-                raise TwiMLError(12200, f"<{element.tag}> is not a verb this simulator knows")
+                raise TwiMLError(
+                    12200, f"<{element.tag}> is not a verb this simulator knows"
+                )
     return verbs
 
 

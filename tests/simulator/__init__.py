@@ -1,0 +1,1 @@
+"""Tests of the Twilio and OpenAI simulator itself."""

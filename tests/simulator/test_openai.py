@@ -1,0 +1,397 @@
+"""The simulated OpenAI: models, chat completions, and the Realtime API (GA only)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncGenerator
+import json
+from typing import Any
+
+import aiohttp
+import openai
+import pytest
+
+from simulator import audio
+from simulator.accounts import DEFAULT_OPENAI_KEY
+from simulator.openai_realtime import BETA_CLOSE_CODE
+from simulator.server import Simulator
+
+GA_SESSION = {
+    "type": "realtime",
+    "instructions": "You are calling Alice to wake her up.",
+    "tools": [
+        {"type": "function", "name": "end_call", "parameters": {"type": "object"}}
+    ],
+    "audio": {
+        "input": {
+            "format": {"type": "audio/pcmu"},
+            "transcription": {"model": "gpt-4o-mini-transcribe"},
+            "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
+        },
+        "output": {"format": {"type": "audio/pcmu"}, "voice": "marin"},
+    },
+}
+
+
+@pytest.fixture
+async def client(sim: Simulator) -> AsyncGenerator[openai.AsyncOpenAI]:
+    """The real OpenAI SDK, pointed at the simulator."""
+    async with openai.AsyncOpenAI(
+        api_key=DEFAULT_OPENAI_KEY, base_url=sim.openai_base_url, max_retries=0
+    ) as sdk:
+        yield sdk
+
+
+async def test_models_and_bad_key(sim: Simulator, client: openai.AsyncOpenAI) -> None:
+    """The SDK lists models; a wrong key is AuthenticationError."""
+    models = await client.models.list()
+    assert "gpt-realtime-2" in [model.id for model in models.data]
+    with pytest.raises(openai.AuthenticationError):
+        await client.with_options(api_key="sk-wrong-000000").models.list()
+
+
+async def test_chat_completion_is_context_aware(
+    sim: Simulator, client: openai.AsyncOpenAI
+) -> None:
+    """The reply uses the name from the instructions and reacts to the last user turn."""
+    chat = client.chat.completions
+    first = await chat.create(
+        model="gpt-4.1-mini",
+        messages=[
+            {"role": "system", "content": "You are calling Alice to wake her up."}
+        ],
+    )
+    assert first.choices[0].message.content is not None
+    assert "Alice" in first.choices[0].message.content
+    snooze = await chat.create(
+        model="gpt-4.1-mini",
+        messages=[
+            {"role": "system", "content": "Wake the sleeper."},
+            {"role": "assistant", "content": first.choices[0].message.content},
+            {"role": "user", "content": "five more minutes"},
+        ],
+    )
+    assert "snoozing" in (snooze.choices[0].message.content or "")
+    assert len(sim.chat_requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(429, openai.RateLimitError), (500, openai.InternalServerError)],
+)
+async def test_chat_faults(
+    sim: Simulator, client: openai.AsyncOpenAI, status: int, error: type[Exception]
+) -> None:
+    """A scenario can make the next completion fail like OpenAI does."""
+    sim.fail("openai", "chat/completions", status=status)
+    with pytest.raises(error):
+        await client.chat.completions.create(
+            model="gpt-4.1-mini", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+async def test_unknown_model(client: openai.AsyncOpenAI) -> None:
+    """A model that does not exist is a 404 NotFoundError."""
+    with pytest.raises(openai.NotFoundError):
+        await client.chat.completions.create(
+            model="gpt-0", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+class Realtime:
+    """A raw GA Realtime connection with an event log."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+
+    async def send(self, event: dict[str, Any]) -> None:
+        await self.ws.send_str(json.dumps(event))
+
+    async def until(self, kind: str, timeout: float = 5) -> dict[str, Any]:
+        """Read until an event of this type arrives; return it."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.ws.receive()
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    raise AssertionError(
+                        f"connection ended: {message.type} {message.extra}"
+                    )
+                event = json.loads(message.data)
+                self.events.append(event)
+                if event["type"] == kind:
+                    return event
+
+    def types(self) -> list[str]:
+        return [event["type"] for event in self.events]
+
+
+@pytest.fixture
+async def realtime(sim: Simulator) -> AsyncGenerator[Realtime]:
+    """A GA connection, session configured for Twilio audio."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+            headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+        ) as ws,
+    ):
+        connection = Realtime(ws)
+        await connection.until("session.created")
+        await connection.send({"type": "session.update", "session": GA_SESSION})
+        updated = await connection.until("session.updated")
+        assert updated["session"]["audio"]["input"]["format"] == {"type": "audio/pcmu"}
+        yield connection
+
+
+async def test_realtime_refuses_beta_header(sim: Simulator) -> None:
+    """OpenAI-Beta: realtime=v1 gets beta_api_shape_disabled and close code 4000."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+            headers={
+                "Authorization": f"Bearer {DEFAULT_OPENAI_KEY}",
+                "OpenAI-Beta": "realtime=v1",
+            },
+        ) as ws,
+    ):
+        error = json.loads((await ws.receive()).data)
+        assert error["error"]["code"] == "beta_api_shape_disabled"
+        closing = await ws.receive()
+        assert closing.type is aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == BETA_CLOSE_CODE
+
+
+async def test_realtime_refuses_beta_session_shape(sim: Simulator) -> None:
+    """A beta-shaped session.update (flat audio formats) is refused the same way."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+            headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+        ) as ws,
+    ):
+        connection = Realtime(ws)
+        await connection.until("session.created")
+        await connection.send(
+            {"type": "session.update", "session": {"input_audio_format": "g711_ulaw"}}
+        )
+        error = await connection.until("error")
+        assert error["error"]["code"] == "beta_api_shape_disabled"
+        await ws.receive()
+        assert ws.close_code == BETA_CLOSE_CODE
+
+
+async def test_realtime_rejects_bad_key(sim: Simulator) -> None:
+    """The upgrade itself is refused with 401."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(
+                f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+                headers={"Authorization": "Bearer sk-wrong-000000"},
+            )
+        assert err.value.status == 401
+
+
+async def test_realtime_session_type_required(realtime: Realtime) -> None:
+    """GA sessions must say type=realtime; the error keeps the connection open."""
+    await realtime.send(
+        {"type": "session.update", "event_id": "ev1", "session": {"instructions": "x"}}
+    )
+    error = await realtime.until("error")
+    assert error["error"]["code"] == "missing_required_parameter"
+    assert error["error"]["event_id"] == "ev1"
+    await realtime.send({"type": "session.update", "session": {"type": "realtime"}})
+    await realtime.until("session.updated")
+
+
+async def test_realtime_greeting_streams_ulaw(
+    sim: Simulator, realtime: Realtime
+) -> None:
+    """response.create streams μ-law audio deltas and a transcript, then response.done."""
+    await realtime.send({"type": "response.create"})
+    done = await realtime.until("response.done")
+    assert done["response"]["status"] == "completed"
+    deltas = [e for e in realtime.events if e["type"] == "response.output_audio.delta"]
+    speech = b"".join(base64.b64decode(e["delta"]) for e in deltas)
+    transcript = next(
+        e
+        for e in realtime.events
+        if e["type"] == "response.output_audio_transcript.done"
+    )
+    assert "Alice" in transcript["transcript"]
+    assert sim.speech.transcribe(speech) == transcript["transcript"]
+    assert "response.audio.delta" not in realtime.types()  # the beta name
+
+
+async def test_realtime_vad_transcription_and_tool(
+    sim: Simulator, realtime: Realtime
+) -> None:
+    """Speech in the input is detected and transcribed; a goodbye calls the declared tool."""
+    line = "Thanks, goodbye!"
+    voice = await sim.sleeper_voice.speak(line)
+    sim.speech.register(line, voice)
+    for frame in audio.frames(voice + audio.silence(800)):
+        await realtime.send(
+            {
+                "type": "input_audio_buffer.append",
+                "audio": base64.b64encode(frame).decode(),
+            }
+        )
+    await realtime.until("input_audio_buffer.speech_started")
+    await realtime.until("input_audio_buffer.speech_stopped")
+    transcription = await realtime.until(
+        "conversation.item.input_audio_transcription.completed"
+    )
+    assert transcription["transcript"] == line
+    call = await realtime.until("response.function_call_arguments.done")
+    assert call["name"] == "end_call"
+
+
+async def test_realtime_barge_in_cancels_and_truncate_rules(
+    sim: Simulator, realtime: Realtime
+) -> None:
+    """Speech during a response cancels it; truncation is checked against the audio sent."""
+    await realtime.send({"type": "response.create"})
+    delta = await realtime.until("response.output_audio.delta")
+    item_id = delta["item_id"]
+    voice = await sim.sleeper_voice.speak("Stop, stop.")
+    for frame in audio.frames(voice)[:10]:
+        await realtime.send(
+            {
+                "type": "input_audio_buffer.append",
+                "audio": base64.b64encode(frame).decode(),
+            }
+        )
+    await realtime.until("input_audio_buffer.speech_started")
+    cancelled = await realtime.until("response.done")
+    assert cancelled["response"]["status"] == "cancelled"
+
+    await realtime.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 10**6,
+        }
+    )
+    too_long = await realtime.until("error")
+    assert "is already shorter than" in too_long["error"]["message"]
+    await realtime.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": item_id,
+            "content_index": 0,
+            "audio_end_ms": 50,
+        }
+    )
+    truncated = await realtime.until("conversation.item.truncated")
+    assert truncated["audio_end_ms"] == 50
+    await realtime.send(
+        {
+            "type": "conversation.item.truncate",
+            "item_id": "item_unknown",
+            "content_index": 0,
+            "audio_end_ms": 0,
+        }
+    )
+    assert (await realtime.until("error"))["error"][
+        "code"
+    ] == "unsupported_content_type"
+
+
+async def test_realtime_cancel_without_response(realtime: Realtime) -> None:
+    """response.cancel with nothing running is an error, as with the real API."""
+    await realtime.send({"type": "response.cancel"})
+    error = await realtime.until("error")
+    assert error["error"]["code"] == "response_cancel_not_active"
+    await realtime.send({"type": "no.such.event"})
+    assert (await realtime.until("error"))["error"]["code"] == "invalid_value"
+
+
+async def test_realtime_idle_timeout_reprompts(
+    sim: Simulator, realtime: Realtime
+) -> None:
+    """With idle_timeout_ms, silence after a reply makes the model speak again."""
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {
+                    "input": {
+                        "turn_detection": {
+                            "type": "server_vad",
+                            "idle_timeout_ms": 2000,
+                        }
+                    }
+                },
+            },
+        }
+    )
+    await realtime.until("session.updated")
+    await realtime.send({"type": "response.create"})
+    await realtime.until("response.done")
+    await realtime.until("input_audio_buffer.timeout_triggered")
+    again = await realtime.until("response.done")
+    assert again["response"]["status"] == "completed"
+
+
+async def test_realtime_one_response_at_a_time(realtime: Realtime) -> None:
+    """A second response.create while one runs is refused."""
+    await realtime.send({"type": "response.create"})
+    await realtime.until("response.created")
+    await realtime.send({"type": "response.create"})
+    error = await realtime.until("error")
+    assert error["error"]["code"] == "conversation_already_has_active_response"
+
+
+async def test_realtime_manual_turns_and_items(
+    sim: Simulator, realtime: Realtime
+) -> None:
+    """Manual commit, clear, user text items and a wrong audio format are handled."""
+    await realtime.send({"type": "input_audio_buffer.clear"})
+    await realtime.until("input_audio_buffer.cleared")
+    await realtime.send(
+        {
+            "type": "conversation.item.create",
+            "item": {
+                "type": "message",
+                "role": "user",
+                "content": [{"type": "input_text", "text": "five more minutes"}],
+            },
+        }
+    )
+    await realtime.until("conversation.item.done")
+    await realtime.send({"type": "conversation.item.create", "item": {"type": "bogus"}})
+    assert (await realtime.until("error"))["error"]["param"] == "item"
+    await realtime.send({"type": "input_audio_buffer.append", "audio": "%%%"})
+    assert (await realtime.until("error"))["error"]["param"] == "audio"
+    await realtime.send({"type": "input_audio_buffer.commit"})
+    await realtime.until("input_audio_buffer.committed")
+    await realtime.send(
+        {"type": "response.create", "response": {"instructions": "Be brief."}}
+    )
+    transcript = await realtime.until("response.output_audio_transcript.done")
+    assert "snoozing" in transcript["transcript"]
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}},
+            },
+        }
+    )
+    await realtime.until("session.updated")
+    await realtime.send(
+        {
+            "type": "input_audio_buffer.append",
+            "audio": base64.b64encode(audio.silence(20)).decode(),
+        }
+    )
+    await realtime.send({"type": "not json"})
+    await realtime.until("error")
+    assert sim.recorder.events_named("realtime_input_format_mismatch")
