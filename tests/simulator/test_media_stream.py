@@ -154,7 +154,8 @@ async def test_marks_after_playback_and_clear(
     record = await place(sim, app)
     assert [m["mark"]["name"] for m in server.events("mark")] == ["first", "second"]
     assert timings["played"] >= timings["audio"] * 0.9
-    assert timings["clear"] < 1.0
+    # Playing the cleared audio would take five times the speech; the mark came back well before.
+    assert timings["clear"] < timings["audio"]
     assert sim.recorder.events_named("stream_clear")
     assert record.said("coach")[0] == "Good morning, time to get up now."
 
