@@ -126,20 +126,44 @@ class SpeechSynthesizer:
 
     async def _espeak(self, text: str) -> bytes:
         # espeak-ng writes a 22 kHz WAV; sox turns it into raw 8 kHz μ-law.
-        espeak = await asyncio.create_subprocess_exec(
-            "espeak-ng", "-v", self.voice, "-s", "165", "--stdout", text,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        wav, _ = await espeak.communicate()
-        if espeak.returncode != 0 or not wav:
+        wav = await _run(["espeak-ng", "-v", self.voice, "-s", "165", "--stdout", text])
+        if not wav:
             return b""
-        sox = await asyncio.create_subprocess_exec(
-            "sox", "-t", "wav", "-", "-r", "8000", "-c", "1", "-e", "mu-law", "-t", "raw", "-",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )  # fmt: skip
-        raw, _ = await sox.communicate(wav)
-        return raw if sox.returncode == 0 else b""
+        sox = [
+            "sox",
+            "-t",
+            "wav",
+            "-",
+            "-r",
+            "8000",
+            "-c",
+            "1",
+            "-e",
+            "mu-law",
+            "-t",
+            "raw",
+            "-",
+        ]
+        return await _run(sox, wav)
+
+
+async def _run(command: list[str], stdin: bytes | None = None) -> bytes:
+    """A command's output, or b"" if it failed; killed and reaped if we are cancelled."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        stdin=asyncio.subprocess.PIPE
+        if stdin is not None
+        else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        output, _ = await process.communicate(stdin)
+    except asyncio.CancelledError:
+        process.kill()
+        await process.wait()
+        raise
+    return output if process.returncode == 0 else b""
 
 
 class SpeechRegistry:

@@ -16,6 +16,10 @@ _GOODBYE = re.compile(
 _SNOOZE = re.compile(
     r"\b(five|5|ten|10|more) (?:more )?minutes?\b|\bsnooze\b", re.IGNORECASE
 )
+# How instructions say that the sleeper may not leave before proving they are up.
+_PROOF_PENDING = re.compile(
+    r"not (?:yet )?prove[dn]|only counts as up once", re.IGNORECASE
+)
 _UP = re.compile(
     r"\b(getting up|out of bed|bathroom|standing|i'?m up|awake)\b", re.IGNORECASE
 )
@@ -53,6 +57,8 @@ def reply(
     end_tool = next((t for t in tools or [] if re.search(r"end|hang", t)), None)
     if end_tool and _GOODBYE.search(last):
         return Reply(tool=end_tool, arguments='{"reason": "sleeper said goodbye"}')
+    if _GOODBYE.search(last) and _PROOF_PENDING.search(instructions):
+        return Reply("Not so fast! You can say goodbye once you are really out of bed.")
     if _GOODBYE.search(last):
         return Reply(f"Glad you're up{hello}. Have a wonderful day!")
     if _SNOOZE.search(last):

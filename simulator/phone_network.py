@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .accounts import TwilioAccountState
     from .server import Simulator
 
-WEBHOOK_TIMEOUT = 15.0  # seconds Twilio waits for TwiML
+AMD_SECONDS = 2.5  # how long answering-machine detection listens
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 FINAL_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 
@@ -169,7 +169,8 @@ class SimulatedCall:
                     "X-Twilio-Signature": signature,
                     "User-Agent": "TwilioProxy/1.1",
                 },
-                timeout=aiohttp.ClientTimeout(total=self.sim.clock.real(wait)),
+                # Twilio's HTTP timeouts are wall-clock time, whatever the simulation speed.
+                timeout=aiohttp.ClientTimeout(total=wait),
                 allow_redirects=True,
             ) as response:
                 body = await response.text()
@@ -197,9 +198,26 @@ class SimulatedCall:
             record.status_callback,
             params,
             method=record.status_method,
-            wait=WEBHOOK_TIMEOUT,
+            wait=self.sim.webhook_timeout,
         )
         record.status_callbacks.append((event, status))
+
+    async def _async_amd(self, detected: str) -> None:
+        await self.sim.clock.sleep(AMD_SECONDS)
+        record = self.record
+        if record.done.is_set() or record.async_amd_callback is None:
+            return
+        record.answered_by = detected
+        params = {
+            "AccountSid": record.account_sid,
+            "CallSid": record.sid,
+            "AnsweredBy": detected,
+            "MachineDetectionDuration": str(int(AMD_SECONDS * 1000)),
+        }
+        status, _, _ = await self._post(
+            record.async_amd_callback, params, wait=self.sim.webhook_timeout
+        )
+        record.status_callbacks.append(("amd", status))
 
     # --- the call's life -----------------------------------------------------------
 
@@ -231,10 +249,13 @@ class SimulatedCall:
             await clock.sleep(script.ring_seconds)
             record.status = "in-progress"
             record.answered_at = clock.now()
-            if record.machine_detection:
-                record.answered_by = (
-                    "machine_start" if script.answer is Answer.MACHINE else "human"
-                )
+            detected = "machine_start" if script.answer is Answer.MACHINE else "human"
+            if record.machine_detection and record.async_amd_callback:
+                # Asynchronous AMD: the call goes on; the verdict is posted a little later.
+                self.sim.spawn(self._async_amd(detected))
+            elif record.machine_detection:
+                # Synchronous AMD: the verdict comes with the first TwiML request.
+                record.answered_by = detected
             await self._status("answered")
             try:
                 async with asyncio.timeout(clock.real(record.time_limit)):
@@ -295,7 +316,7 @@ class SimulatedCall:
             url,
             self._call_params() | fetch.params,
             method=fetch.method,
-            wait=WEBHOOK_TIMEOUT,
+            wait=self.sim.webhook_timeout,
         )
         self.record.webhooks.append((url, status))
         if status is None:
@@ -484,23 +505,21 @@ class PhoneNetwork:
         self.calls[record.sid] = call
         self.sim.recorder.event("call_placed", sid=record.sid, to=record.to)
         call.start()
-        for hook in self.sim.call_hooks:
+        for hook in list(self.sim.call_hooks):
             hook(record)
         return record
 
-    async def wait_for_call(self, within: float = 10.0) -> CallRecord:
-        """The next call placed (for tests)."""
+    def expect_call(self) -> asyncio.Future[CallRecord]:
+        """A future for the next call placed (for tests): register before placing it."""
         future: asyncio.Future[CallRecord] = asyncio.get_running_loop().create_future()
 
         def hook(record: CallRecord) -> None:
+            self.sim.call_hooks.remove(hook)
             if not future.done():
                 future.set_result(record)
 
         self.sim.call_hooks.append(hook)
-        try:
-            return await asyncio.wait_for(future, within)
-        finally:
-            self.sim.call_hooks.remove(hook)
+        return future
 
     async def shutdown(self) -> None:
         """End every call."""

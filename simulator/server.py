@@ -58,6 +58,8 @@ class Simulator:
         self.coach_voice = SpeechSynthesizer(use_espeak=use_espeak, voice="en-gb")
         self.realtime = openai_realtime.RealtimeService(self)
         self.allow_insecure_streams = allow_insecure_streams
+        # Real seconds Twilio waits for a webhook (TwiML or status) before giving up.
+        self.webhook_timeout = 15.0
         self.call_hooks: list[Callable[[CallRecord], None]] = []
         self.chat_requests: list[dict[str, Any]] = []
         self.proof_hooks: list[ProofHook] = []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+from aiohttp.test_utils import TestClient
 from homeassistant.const import MAJOR_VERSION, MINOR_VERSION, Platform
 from homeassistant.core import HomeAssistant
 import pytest
@@ -14,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.wakeup_coach import PLATFORMS
+from custom_components.wakeup_coach import PLATFORMS, call_manager
 from custom_components.wakeup_coach.const import (
     CONF_ACCOUNT_SID,
     CONF_AUTH_TOKEN,
@@ -33,6 +36,7 @@ from custom_components.wakeup_coach.const import (
     DOMAIN,
     SUBENTRY_SLEEPER,
 )
+from custom_components.wakeup_coach.sleeper import Sleeper
 from simulator.accounts import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
@@ -72,8 +76,8 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 @pytest.fixture
 async def simulator(socket_enabled: None) -> AsyncGenerator[Simulator]:
-    """Twilio and OpenAI, simulated on 127.0.0.1."""
-    sim = Simulator()
+    """Twilio and OpenAI, simulated on 127.0.0.1; calls run 40 times faster than real time."""
+    sim = Simulator(speed=40)
     await sim.start()
     yield sim
     await sim.stop()
@@ -128,6 +132,56 @@ def mock_config_entry(
             }
         ],
     )
+
+
+@dataclass
+class Live:
+    """A loaded entry that the simulator can call back: HA's HTTP server listens for real."""
+
+    hass: HomeAssistant
+    entry: MockConfigEntry
+    simulator: Simulator
+    client: TestClient
+    base_url: str
+
+    @property
+    def sleeper(self) -> Sleeper:
+        """The sleeper Alice."""
+        return self.entry.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]
+
+    async def wait_idle(self, timeout: float = 20) -> None:
+        """Until the sleeper's call has ended in Home Assistant."""
+        async with asyncio.timeout(timeout):
+            while (
+                self.sleeper.call_in_progress
+                or self.entry.runtime_data.calls.active_calls
+            ):
+                await asyncio.sleep(0.01)
+
+
+PROOF_ENTITY = "binary_sensor.bathroom_motion"
+
+
+@pytest.fixture
+async def live(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_client_no_auth: Any,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Live:
+    """The entry, reachable by the simulated Twilio, and a sleeper whose proof is a motion sensor."""
+    client = await hass_client_no_auth()
+    base_url = f"http://127.0.0.1:{client.server.port}"
+    await hass.config.async_update(external_url=base_url)
+    monkeypatch.setattr(call_manager, "RETRY_DELAYS", (0.01, 0.02, 0.04))
+    hass.states.async_set(PROOF_ENTITY, "off", {"friendly_name": "Bathroom motion"})
+
+    async def motion(record: object) -> None:
+        hass.states.async_set(PROOF_ENTITY, "on", {"friendly_name": "Bathroom motion"})
+
+    simulator.proof_hooks.append(motion)
+    return Live(hass, init_integration, simulator, client, base_url)
 
 
 @pytest.fixture

@@ -54,9 +54,6 @@ async def test_actions_registered_without_entries(hass: HomeAssistant) -> None:
 @pytest.mark.parametrize(
     ("service", "data"),
     [
-        (SERVICE_CALL, {"mode": "traditional"}),
-        (SERVICE_HANG_UP, {}),
-        (SERVICE_CONFIRM_AWAKE, {}),
         (SERVICE_SNOOZE, {"minutes": 5}),
         (SERVICE_SKIP_NEXT, {}),
     ],
@@ -68,7 +65,7 @@ async def test_not_available_yet(
     service: str,
     data: dict[str, Any],
 ) -> None:
-    """Each action finds the sleeper, then says plainly that it is not built yet."""
+    """Snooze and skip-next find the sleeper, then say plainly that they come with the scheduler."""
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
             DOMAIN,
@@ -96,7 +93,9 @@ async def test_targets(
             await hass.services.async_call(
                 DOMAIN, SERVICE_HANG_UP, target, blocking=True
             )
-        assert err.value.translation_key == "not_available_yet"
+        # Alice was found: she simply has no call to hang up.
+        assert err.value.translation_key == "no_call_in_progress"
+        assert err.value.translation_placeholders == {"sleeper": "Alice"}
 
 
 @pytest.mark.parametrize(
@@ -173,6 +172,28 @@ async def test_several_sleepers_need_a_choice(
         with pytest.raises(ServiceValidationError) as err:
             await hass.services.async_call(DOMAIN, SERVICE_CALL, target, blocking=True)
         assert err.value.translation_key == "sleeper_required"
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_realtime_mode_not_available_yet(hass: HomeAssistant) -> None:
+    """Forcing realtime mode says plainly that it is not built yet."""
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN, SERVICE_CALL, {"mode": "realtime"}, blocking=True
+        )
+    assert err.value.translation_key == "not_available_yet"
+    assert err.value.translation_placeholders == {"feature": "realtime mode"}
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_confirm_awake(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """confirm_awake records proof for the sleeper."""
+    tracker = init_integration.runtime_data.calls.proof[SLEEPER_SUBENTRY_ID]
+    assert tracker.last_proof is None
+    await hass.services.async_call(DOMAIN, SERVICE_CONFIRM_AWAKE, {}, blocking=True)
+    assert tracker.last_proof is not None
 
 
 @pytest.mark.usefixtures("init_integration")

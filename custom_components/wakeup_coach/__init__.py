@@ -7,11 +7,12 @@ from functools import partial
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 import openai
 
+from .call_manager import CallManager
 from .const import (
     CONF_ACCOUNT_SID,
     CONF_AUTH_TOKEN,
@@ -27,14 +28,17 @@ from .const import (
 from .data import WakeupCoachConfigEntry, WakeupCoachData
 from .models import SleeperConfig
 from .openai_client import async_check_openai, async_create_openai_client
+from .public_url import ISSUE_NO_PUBLIC_URL, async_check_public_url
 from .services import async_setup_services
 from .sleeper import Sleeper
 from .store import SettingsStore
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
+from .views import TwilioCallView
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.EVENT,
     Platform.NUMBER,
     Platform.SENSOR,
     Platform.SWITCH,
@@ -45,8 +49,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Register the actions, which exist even while no entry is loaded."""
+    """Register the actions and Twilio's endpoints, which exist while no entry is loaded."""
     async_setup_services(hass)
+    hass.http.register_view(TwilioCallView())
     return True
 
 
@@ -103,8 +108,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
         for subentry_id, subentry in sleeper_subentries.items()
     }
 
+    twilio_base = entry.data.get(CONF_TWILIO_BASE_URL, DEFAULT_TWILIO_BASE_URL)
+    # Real Twilio only calls https (and wss) URLs; a simulator or gateway may not need it.
+    require_https = twilio_base == DEFAULT_TWILIO_BASE_URL
+    calls = CallManager(
+        hass,
+        entry_id=entry.entry_id,
+        entry_data=dict(entry.data),
+        options=dict(entry.options),
+        twilio=twilio,
+        openai_client=client,
+        sleepers=sleepers,
+        require_https=require_https,
+    )
+    for stop in calls.async_start():
+        entry.async_on_unload(stop)
+    async_check_public_url(hass, entry.entry_id, require_https=require_https)
     entry.runtime_data = WakeupCoachData(
-        twilio=twilio, openai=client, sleepers=sleepers, store=store
+        twilio=twilio, openai=client, sleepers=sleepers, store=store, calls=calls
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # Options, sleepers added, changed or removed, new credentials: start over cleanly.
@@ -124,6 +145,7 @@ async def async_unload_entry(
     """Remove the entities and write settings that are still waiting to be saved."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
+        await entry.runtime_data.calls.async_shutdown()
         await entry.runtime_data.store.async_flush()
     return unloaded
 
@@ -131,5 +153,6 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: WakeupCoachConfigEntry
 ) -> None:
-    """Delete the sleepers' stored settings with the entry."""
+    """Delete the sleepers' stored settings and the entry's repair issue with the entry."""
     await SettingsStore(hass, entry.entry_id).async_remove()
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_NO_PUBLIC_URL}_{entry.entry_id}")

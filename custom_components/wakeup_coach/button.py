@@ -6,11 +6,11 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .calls import async_start_call
 from .data import WakeupCoachConfigEntry
 from .entity import WakeupCoachEntity
 from .models import CallMode
 from .platform_setup import add_sleeper_entities
+from .sleeper import Sleeper
 
 PARALLEL_UPDATES = 1
 
@@ -23,12 +23,29 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add a call-now button per sleeper."""
-    add_sleeper_entities(entry, async_add_entities, [CALL_NOW], CallNowButton)
+    add_sleeper_entities(
+        entry,
+        async_add_entities,
+        [CALL_NOW],
+        lambda sleeper, description: CallNowButton(entry, sleeper, description),
+    )
 
 
 class CallNowButton(WakeupCoachEntity, ButtonEntity):
     """Place a wake-up call right away, mode chosen as for an alarm."""
 
+    def __init__(
+        self,
+        entry: WakeupCoachConfigEntry,
+        sleeper: Sleeper,
+        description: ButtonEntityDescription,
+    ) -> None:
+        """Keep the entry: its call manager places the call."""
+        super().__init__(sleeper, description)
+        self.entry = entry
+
     async def async_press(self) -> None:
         """Dial."""
-        await async_start_call(self.hass, self.sleeper, CallMode.AUTO)
+        await self.entry.runtime_data.calls.async_place_call(
+            self.sleeper, CallMode.AUTO
+        )

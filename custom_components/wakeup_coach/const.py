@@ -89,6 +89,20 @@ DEFAULT_ALARM_TIME: Final = time(6, 30)
 # The old service flipped a fair coin between the two modes.
 DEFAULT_REALTIME_PROBABILITY: Final = 50.0
 
+# Bus event for every step of a call; the event entity carries the same types.
+EVENT_CALL: Final = "wakeup_coach_event"
+EVENT_TYPES: Final = (
+    "dialing",
+    "answered",
+    "awake",
+    "not_awake",
+    "voicemail",
+    "no_answer",
+    "busy",
+    "failed",
+    "canceled",
+)
+
 # Actions
 SERVICE_CALL: Final = "call"
 SERVICE_HANG_UP: Final = "hang_up"

@@ -30,6 +30,38 @@ async def async_create_openai_client(
     return client
 
 
+class ChatUnavailableError(Exception):
+    """The model could not answer in time; the call speaks a fallback line instead."""
+
+
+async def async_chat_reply(
+    client: openai.AsyncOpenAI,
+    model: str,
+    messages: list[dict[str, str]],
+    *,
+    time_limit: float,
+) -> str:
+    """One chat completion; raises ChatUnavailableError for any failure or an empty reply."""
+    try:
+        completion = await client.with_options(
+            timeout=time_limit
+        ).chat.completions.create(
+            model=model,
+            messages=messages,  # type: ignore[arg-type]
+            max_completion_tokens=150,
+        )
+    except openai.OpenAIError as err:
+        raise ChatUnavailableError(type(err).__name__) from err
+    text = (
+        (completion.choices[0].message.content or "").strip()
+        if completion.choices
+        else ""
+    )
+    if not text:
+        raise ChatUnavailableError("empty reply")
+    return text
+
+
 async def async_check_openai(client: openai.AsyncOpenAI) -> None:
     """List models: proves the key and the base URL; raises openai errors."""
     await client.with_options(timeout=VALIDATION_TIMEOUT).models.list()

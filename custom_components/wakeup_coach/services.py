@@ -9,7 +9,6 @@ from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
-from .calls import async_start_call
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_INSTRUCTIONS,
@@ -108,32 +107,49 @@ def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
     raise _error("no_sleepers" if not sleepers else "sleeper_required")
 
 
-def _not_available_yet(feature: str) -> HomeAssistantError:
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key="not_available_yet",
-        translation_placeholders={"feature": feature},
+def _entry_of(hass: HomeAssistant, sleeper: Sleeper) -> WakeupCoachConfigEntry:
+    return next(
+        entry
+        for entry in _loaded_entries(hass)
+        if entry.runtime_data.sleepers.get(sleeper.subentry_id) is sleeper
     )
 
 
 async def _async_call(hass: HomeAssistant, call: ServiceCall) -> None:
-    await async_start_call(
-        hass, async_resolve_sleeper(hass, call), call.data[ATTR_MODE]
+    sleeper = async_resolve_sleeper(hass, call)
+    await _entry_of(hass, sleeper).runtime_data.calls.async_place_call(
+        sleeper, call.data[ATTR_MODE], call.data.get(ATTR_INSTRUCTIONS)
     )
 
 
+async def _async_hang_up(hass: HomeAssistant, call: ServiceCall) -> None:
+    sleeper = async_resolve_sleeper(hass, call)
+    await _entry_of(hass, sleeper).runtime_data.calls.async_hang_up(sleeper)
+
+
+async def _async_confirm_awake(hass: HomeAssistant, call: ServiceCall) -> None:
+    sleeper = async_resolve_sleeper(hass, call)
+    _entry_of(hass, sleeper).runtime_data.calls.confirm_awake(sleeper)
+
+
 def _pending(feature: str) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:
+    """An action whose behaviour arrives with the alarm scheduler."""
+
     async def handler(hass: HomeAssistant, call: ServiceCall) -> None:
         async_resolve_sleeper(hass, call)
-        raise _not_available_yet(feature)
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="not_available_yet",
+            translation_placeholders={"feature": feature},
+        )
 
     return handler
 
 
 HANDLERS: dict[str, Callable[[HomeAssistant, ServiceCall], Awaitable[None]]] = {
     SERVICE_CALL: _async_call,
-    SERVICE_HANG_UP: _pending(SERVICE_HANG_UP),
-    SERVICE_CONFIRM_AWAKE: _pending(SERVICE_CONFIRM_AWAKE),
+    SERVICE_HANG_UP: _async_hang_up,
+    SERVICE_CONFIRM_AWAKE: _async_confirm_awake,
     SERVICE_SNOOZE: _pending(SERVICE_SNOOZE),
     SERVICE_SKIP_NEXT: _pending(SERVICE_SKIP_NEXT),
 }

@@ -25,6 +25,7 @@ class Sleeper:
         self.call_in_progress = False
         self._save = save
         self._listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
 
     @property
     def subentry_id(self) -> str:
@@ -35,6 +36,18 @@ class Sleeper:
         """Call `listener` after every change; returns the function that removes it."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
+
+    def add_event_listener(
+        self, listener: Callable[[str, dict[str, Any]], None]
+    ) -> Callable[[], None]:
+        """Call `listener(event_type, data)` for every wake-up event; returns its remover."""
+        self._event_listeners.append(listener)
+        return lambda: self._event_listeners.remove(listener)
+
+    def emit(self, event_type: str, data: dict[str, Any]) -> None:
+        """A step of a wake-up call happened (dialing, answered, awake, ...)."""
+        for listener in list(self._event_listeners):
+            listener(event_type, data)
 
     def _notify(self) -> None:
         for listener in list(self._listeners):

@@ -122,6 +122,27 @@ class TwilioRestClient:
             status=str(body.get("status", "")),
         )
 
+    async def async_create_call(self, form: list[tuple[str, str]]) -> str:
+        """Place a call (Calls.json); returns its SID. Repeated keys are kept in order."""
+        body = await self._request("POST", "/Calls.json", data=form)
+        sid = body.get("sid")
+        if not isinstance(sid, str):
+            raise TwilioError("Twilio accepted the call but returned no SID")
+        return sid
+
+    async def async_update_call(
+        self, call_sid: str, form: list[tuple[str, str]]
+    ) -> None:
+        """Update a live call: Status=completed hangs up, Twiml/Url redirects.
+
+        A call that is already gone (404, code 20404) counts as done.
+        """
+        try:
+            await self._request("POST", f"/Calls/{call_sid}.json", data=form)
+        except TwilioError as err:
+            if err.status != HTTPStatus.NOT_FOUND:
+                raise
+
     async def async_owns_number(self, number: str) -> bool:
         """Whether the account may call from this number.
 

@@ -195,8 +195,10 @@ async def test_stop_when_call_ends(sim: Simulator, app: FakeIntegration) -> None
     sim.network.scripts[SLEEPER] = SCRIPTS["hangs_up"]
 
     async def coach(ws: web.WebSocketResponse, s: StreamServer) -> None:
+        # Prompt every 6 s until the stream stops: the sleeper answers a prompt, then
+        # hangs up on the next one, whenever that comes.
         speech = await sim.coach_voice.speak("Hello there, wake up.")
-        for _ in range(2):
+        while not s.events("stop"):
             await ws.send_json(
                 {
                     "event": "media",
@@ -205,7 +207,7 @@ async def test_stop_when_call_ends(sim: Simulator, app: FakeIntegration) -> None
                 }
             )
             await asyncio.sleep(sim.clock.real(6))
-        await wait_for_stop(ws, s)
+        got_stop.set()
 
     server.behaviour = coach
     record = await place(sim, app)

@@ -1,0 +1,408 @@
+"""Placing, following and ending the calls of one config entry.
+
+The manager turns actions into Twilio requests and Twilio's callbacks into state:
+sessions, the sleeper's entities, events on the bus. Views find a call by its id
+in a registry shared by all entries (ACTIVE_CALLS).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+import random
+from typing import Any
+
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+import openai
+
+from .call_session import CallSession, CallState, TokenUse
+from .coach import CoachPolicy
+from .const import (
+    CONF_CHAT_MODEL,
+    CONF_FROM_NUMBER,
+    CONF_MAGIC_WORDS,
+    CONF_MAX_CALL_MINUTES,
+    CONF_RING_TIMEOUT,
+    DEFAULT_CHAT_MODEL,
+    DEFAULT_MAGIC_WORDS,
+    DEFAULT_MAX_CALL_MINUTES,
+    DEFAULT_RING_TIMEOUT,
+    DOMAIN,
+    EVENT_CALL,
+    LOGGER,
+)
+from .models import CallMode, CallResult
+from .openai_client import async_chat_reply
+from .phone import mask_phone
+from .phrases import phrases_for
+from .public_url import async_check_public_url, public_base_url
+from .sleeper import Sleeper
+from .traditional import TraditionalCall
+from .twilio_rest import (
+    TwilioAuthError,
+    TwilioConnectionError,
+    TwilioError,
+    TwilioRestClient,
+)
+from .verification import ProofTracker
+
+CALL_PATH = "/api/wakeup_coach/call"
+# Waits between attempts when Twilio has a transient failure (5xx, 429, timeout).
+RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
+# A chat completion must leave room in Twilio's 15 s webhook timeout.
+CHAT_TIMEOUT = 8.0
+HISTORY_LENGTH = 20
+
+
+@dataclass
+class ActiveCall:
+    """A call in progress, as the views find it."""
+
+    manager: CallManager
+    session: CallSession
+    handler: TraditionalCall
+
+
+ACTIVE_CALLS: HassKey[dict[str, ActiveCall]] = HassKey(f"{DOMAIN}_active_calls")
+
+
+def _error(key: str, **placeholders: str) -> HomeAssistantError:
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders or None,
+    )
+
+
+class CallManager:
+    """The calls of one config entry."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        *,
+        entry_id: str,
+        entry_data: dict[str, Any],
+        options: dict[str, Any],
+        twilio: TwilioRestClient,
+        openai_client: openai.AsyncOpenAI,
+        sleepers: dict[str, Sleeper],
+        require_https: bool,
+    ) -> None:
+        """Set up from the entry's configuration; nothing is sent yet."""
+        self.hass = hass
+        self.entry_id = entry_id
+        self.auth_token: str = entry_data["auth_token"]
+        self.from_number: str = entry_data[CONF_FROM_NUMBER]
+        self.options = options
+        self.twilio = twilio
+        self.openai = openai_client
+        self.sleepers = sleepers
+        self.require_https = require_https
+        self.proof = {sid: ProofTracker(hass, s.config) for sid, s in sleepers.items()}
+        self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active_calls(self) -> dict[str, ActiveCall]:
+        """Every call in progress, of every entry."""
+        return self.hass.data.setdefault(ACTIVE_CALLS, {})
+
+    @callback
+    def async_start(self) -> list[Any]:
+        """Start watching verification entities; returns what stops it."""
+        return [tracker.async_start() for tracker in self.proof.values()]
+
+    def _option(self, key: str, default: Any) -> Any:
+        return self.options.get(key, default)
+
+    @staticmethod
+    def url(session: CallSession, path: str) -> str:
+        """Public URL of one of a call's endpoints, exactly as Twilio gets (and signs) it."""
+        return f"{session.public_base}{CALL_PATH}/{session.call_id}/{path}"
+
+    # --- placing a call ---------------------------------------------------------------
+
+    def choose_mode(self, sleeper: Sleeper, mode: CallMode) -> CallMode:
+        """The mode a call will use."""
+        if mode is CallMode.REALTIME:
+            raise _error("not_available_yet", feature="realtime mode")
+        if mode is CallMode.AUTO:
+            settings = sleeper.settings
+            wants_realtime = settings.realtime_allowed and (
+                random.random() * 100 < settings.realtime_probability  # noqa: S311 - a coin, not a secret
+            )
+            if wants_realtime:
+                LOGGER.info(
+                    "Realtime mode was drawn for %s, but it is not available yet: calling in traditional mode",
+                    sleeper.config.name,
+                )
+        return CallMode.TRADITIONAL
+
+    async def async_place_call(
+        self,
+        sleeper: Sleeper,
+        mode: CallMode = CallMode.AUTO,
+        instructions: str | None = None,
+    ) -> CallSession:
+        """Dial the sleeper; returns once Twilio has accepted the call."""
+        if sleeper.call_in_progress:
+            raise _error("call_in_progress", sleeper=sleeper.config.name)
+        mode = self.choose_mode(sleeper, mode)
+        # Also clears the repair issue once a URL has been set.
+        if not async_check_public_url(
+            self.hass, self.entry_id, require_https=self.require_https
+        ):
+            self._record_failure(sleeper)
+            raise _error("no_public_url")
+        base = public_base_url(self.hass, require_https=self.require_https)
+
+        session = CallSession(
+            sleeper=sleeper.config,
+            mode=mode,
+            created_at=dt_util.utcnow(),
+            public_base=base,
+            extra_instructions=instructions,
+        )
+        handler = self._traditional(session, sleeper)
+        self.active_calls[session.call_id] = ActiveCall(self, session, handler)
+        sleeper.set_call_in_progress(in_progress=True)
+        self._emit(sleeper, "dialing", session)
+        voice_url = self.url(session, f"voice/{session.issue_token(TokenUse.VOICE)}")
+        form = [
+            ("To", sleeper.config.phone_number),
+            ("From", self.from_number),
+            ("Url", voice_url),
+            ("Method", "POST"),
+            ("StatusCallback", self.url(session, "status")),
+            ("StatusCallbackMethod", "POST"),
+            *[
+                ("StatusCallbackEvent", e)
+                for e in ("initiated", "ringing", "answered", "completed")
+            ],
+            (
+                "Timeout",
+                str(int(self._option(CONF_RING_TIMEOUT, DEFAULT_RING_TIMEOUT))),
+            ),
+            (
+                "TimeLimit",
+                str(
+                    int(self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES))
+                    * 60
+                ),
+            ),
+            ("MachineDetection", "Enable"),
+            ("AsyncAmd", "true"),
+            ("AsyncAmdStatusCallback", self.url(session, "amd")),
+            ("AsyncAmdStatusCallbackMethod", "POST"),
+        ]
+        LOGGER.info(
+            "Calling %s (%s) in %s mode",
+            sleeper.config.name,
+            mask_phone(sleeper.config.phone_number),
+            mode,
+        )
+        try:
+            sid = await self._create_with_retry(form)
+        except TwilioError as err:
+            self.active_calls.pop(session.call_id, None)
+            session.end(CallResult.FAILED, dt_util.utcnow())
+            self._finish(sleeper, session)
+            if isinstance(err, TwilioAuthError):
+                self.hass.config_entries.async_schedule_reload(self.entry_id)
+                raise _error("twilio_auth_failed") from err
+            raise _error("call_failed", error=str(err)) from err
+        session.call_sid = session.call_sid or sid
+        return session
+
+    async def _create_with_retry(self, form: list[tuple[str, str]]) -> str:
+        for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+            try:
+                return await self.twilio.async_create_call(form)
+            except TwilioConnectionError as err:
+                if delay is None:
+                    LOGGER.error(
+                        "Twilio did not take the call after %s attempts: %s",
+                        attempt,
+                        err,
+                    )
+                    raise
+                LOGGER.warning(
+                    "Twilio failed to take the call (%s); retrying in %.0f s",
+                    err,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError  # pragma: no cover - the loop always returns or raises
+
+    def _traditional(self, session: CallSession, sleeper: Sleeper) -> TraditionalCall:
+        magic_words = self._option(CONF_MAGIC_WORDS, list(DEFAULT_MAGIC_WORDS)) or list(
+            DEFAULT_MAGIC_WORDS
+        )
+        policy = CoachPolicy(
+            sleeper=sleeper.config,
+            magic_words=tuple(magic_words),
+            phrases=phrases_for(sleeper.config.language),
+        )
+        tracker = self.proof[sleeper.subentry_id]
+
+        def url(use: TokenUse) -> str:
+            return self.url(session, f"{use}/{session.issue_token(use)}")
+
+        return TraditionalCall(
+            session=session,
+            policy=policy,
+            proof=lambda: tracker.state(session.created_at),
+            chat=partial(
+                async_chat_reply,
+                self.openai,
+                str(self._option(CONF_CHAT_MODEL, DEFAULT_CHAT_MODEL)),
+                time_limit=CHAT_TIMEOUT,
+            ),
+            url=url,
+            now=lambda: dt_util.as_local(dt_util.utcnow()),
+            max_duration=timedelta(
+                minutes=int(
+                    self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES)
+                )
+            ),
+        )
+
+    # --- Twilio's callbacks -------------------------------------------------------------
+
+    def handle_status(self, call: ActiveCall, params: dict[str, str]) -> None:
+        """A status callback: move the call on, and finish it when it has ended."""
+        session = call.session
+        sleeper = self.sleepers[session.sleeper.subentry_id]
+        session.call_sid = session.call_sid or params.get("CallSid")
+        try:
+            sequence: int | None = int(params["SequenceNumber"])
+        except (KeyError, ValueError):
+            sequence = None
+        was = session.state
+        result = session.apply_status(
+            params.get("CallStatus", ""),
+            sequence=sequence,
+            answered_by=params.get("AnsweredBy"),
+            at=dt_util.utcnow(),
+        )
+        if was is not CallState.IN_PROGRESS and session.state is CallState.IN_PROGRESS:
+            self._emit(sleeper, "answered", session)
+        if result is not None:
+            self.active_calls.pop(session.call_id, None)
+            self._finish(sleeper, session)
+
+    def handle_amd(self, call: ActiveCall, params: dict[str, str]) -> None:
+        """Answering-machine detection: a machine is not a sleeper, so hang up."""
+        answered_by = params.get("AnsweredBy", "")
+        call.session.answered_by = answered_by or call.session.answered_by
+        if answered_by.startswith(("machine", "fax")) and call.session.call_sid:
+            LOGGER.info(
+                "Voicemail answered the call to %s; hanging up",
+                call.session.sleeper.name,
+            )
+            call.session.revoke_tokens()
+            self._spawn(self._hang_up(call.session.call_sid))
+
+    # --- ending -------------------------------------------------------------------------
+
+    def _finish(self, sleeper: Sleeper, session: CallSession) -> None:
+        assert session.result is not None  # noqa: S101
+        sleeper.set_call_in_progress(in_progress=False)
+        sleeper.record_result(session.result)
+        self.history.appendleft(session.summary())
+        LOGGER.info("Call to %s ended: %s", sleeper.config.name, session.result)
+        LOGGER.debug(
+            "Transcript of call %s: %s", session.call_id[:6], session.transcript
+        )
+        self._emit(sleeper, str(session.result), session)
+
+    def _record_failure(
+        self, sleeper: Sleeper, session: CallSession | None = None
+    ) -> None:
+        sleeper.record_result(CallResult.FAILED)
+        self._emit(sleeper, "failed", session)
+
+    async def _hang_up(self, call_sid: str) -> None:
+        try:
+            await self.twilio.async_update_call(call_sid, [("Status", "completed")])
+        except TwilioError as err:
+            LOGGER.warning("Could not hang up a call: %s", err)
+
+    def _sessions_of(self, sleeper: Sleeper) -> list[ActiveCall]:
+        return [
+            call
+            for call in self.active_calls.values()
+            if call.manager is self
+            and call.session.sleeper.subentry_id == sleeper.subentry_id
+        ]
+
+    async def async_hang_up(self, sleeper: Sleeper) -> None:
+        """End the sleeper's call in progress."""
+        calls = self._sessions_of(sleeper)
+        if not calls:
+            raise _error("no_call_in_progress", sleeper=sleeper.config.name)
+        for call in calls:
+            call.session.revoke_tokens()
+            if call.session.call_sid:
+                try:
+                    await self.twilio.async_update_call(
+                        call.session.call_sid, [("Status", "completed")]
+                    )
+                except TwilioError as err:
+                    raise _error("call_failed", error=str(err)) from err
+
+    def confirm_awake(self, sleeper: Sleeper) -> None:
+        """Count as proof, as a verification entity would."""
+        self.proof[sleeper.subentry_id].confirm()
+
+    def _emit(
+        self, sleeper: Sleeper, event_type: str, session: CallSession | None
+    ) -> None:
+        data = {
+            "type": event_type,
+            "sleeper": sleeper.config.name,
+            "device_id": self._device_id(sleeper),
+            "call_id": session.call_id if session else None,
+            "mode": session.mode if session else None,
+        }
+        sleeper.emit(event_type, data)
+        self.hass.bus.async_fire(EVENT_CALL, data)
+
+    def _device_id(self, sleeper: Sleeper) -> str | None:
+        registry = dr.async_get(self.hass)
+        for device in dr.async_entries_for_config_entry(registry, self.entry_id):
+            if (DOMAIN, sleeper.subentry_id) in device.identifiers:
+                return device.id
+        return None
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.hass.async_create_background_task(coro, f"{DOMAIN} hang up")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def async_shutdown(self) -> None:
+        """The entry is unloading: hang up its calls and stop its tasks."""
+        for call_id, call in list(self.active_calls.items()):
+            if call.manager is not self:
+                continue
+            LOGGER.warning(
+                "Hanging up the call to %s: the integration is unloading",
+                call.session.sleeper.name,
+            )
+            self.active_calls.pop(call_id, None)
+            call.session.end(CallResult.CANCELED, dt_util.utcnow())
+            sleeper = self.sleepers[call.session.sleeper.subentry_id]
+            if call.session.call_sid:
+                await self._hang_up(call.session.call_sid)
+            self._finish(sleeper, call.session)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

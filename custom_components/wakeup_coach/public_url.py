@@ -1,0 +1,55 @@
+"""The public URL Twilio reaches Home Assistant at, and the repair issue when there is none."""
+
+from __future__ import annotations
+
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+
+from .const import DOMAIN
+
+ISSUE_NO_PUBLIC_URL = "no_public_url"
+
+
+class NoPublicUrlError(Exception):
+    """Home Assistant has no URL that Twilio could reach."""
+
+
+def public_base_url(hass: HomeAssistant, *, require_https: bool) -> str:
+    """HA's external URL (or Nabu Casa remote URL), without a trailing slash.
+
+    Real Twilio requires https (and wss for streams); the simulator does not.
+    """
+    try:
+        url = get_url(
+            hass,
+            allow_internal=False,
+            allow_ip=True,
+            require_ssl=require_https,
+            prefer_external=True,
+        )
+    except NoURLAvailableError as err:
+        raise NoPublicUrlError from err
+    return url.rstrip("/")
+
+
+def async_check_public_url(
+    hass: HomeAssistant, entry_id: str, *, require_https: bool
+) -> bool:
+    """Create or clear the repair issue; True when a usable URL exists."""
+    issue_id = f"{ISSUE_NO_PUBLIC_URL}_{entry_id}"
+    try:
+        public_base_url(hass, require_https=require_https)
+    except NoPublicUrlError:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_NO_PUBLIC_URL,
+            learn_more_url="https://www.home-assistant.io/docs/configuration/remote/",
+        )
+        return False
+    ir.async_delete_issue(hass, DOMAIN, issue_id)
+    return True

@@ -1,0 +1,47 @@
+"""The TwiML documents of a traditional call, built with the twilio package."""
+
+from __future__ import annotations
+
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+# Seconds Twilio waits for the sleeper to start talking before falling through.
+GATHER_TIMEOUT = 6
+
+
+def turn(
+    prompt: str, *, action: str, on_silence: str, language: str, voice: str
+) -> str:
+    """Say the prompt inside a speech Gather, then continue at `on_silence`.
+
+    Inside the Gather, the sleeper can talk over the prompt (barge-in).
+    speechTimeout "auto" cannot be combined with speechModel, so none is set.
+    """
+    response = VoiceResponse()
+    gather = Gather(
+        input="speech",
+        action=action,
+        method="POST",
+        language=language,
+        speech_timeout="auto",
+        timeout=GATHER_TIMEOUT,
+        action_on_empty_result=False,
+    )
+    gather.say(prompt, voice=voice, language=language)
+    response.append(gather)
+    response.redirect(on_silence, method="POST")
+    return str(response)
+
+
+def say_goodbye(text: str, *, language: str, voice: str) -> str:
+    """Say a last line and hang up."""
+    response = VoiceResponse()
+    response.say(text, voice=voice, language=language)
+    response.hangup()
+    return str(response)
+
+
+def hang_up() -> str:
+    """Hang up at once (voicemail, or a call that is already over)."""
+    response = VoiceResponse()
+    response.hangup()
+    return str(response)

@@ -1,0 +1,253 @@
+"""The Twilio-facing endpoints refuse anything that is not Twilio, before doing any work.
+
+Each rejected request is checked for its status code and for having caused
+nothing: no request to Twilio or OpenAI, no transcript line, no state change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from custom_components.wakeup_coach.call_manager import ActiveCall
+from custom_components.wakeup_coach.const import DOMAIN, SERVICE_CALL
+from custom_components.wakeup_coach.views import MAX_BODY_BYTES
+from simulator.accounts import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
+from simulator.phone_network import CallRecord
+from simulator.sleepers import Answer, SleeperScript
+
+from .conftest import SLEEPER_NUMBER, Live
+
+# A sleeper whose phone rings for ten minutes: the call stays "ringing" while the
+# tests knock on its endpoints.
+RINGING = SleeperScript(
+    name="ringing", description="rings", answer=Answer.HUMAN, ring_seconds=10_000
+)
+
+
+@dataclass
+class RingingCall:
+    """A call in progress and what the integration handed Twilio for it."""
+
+    live: Live
+    record: CallRecord
+    active: ActiveCall
+
+    @property
+    def voice_url(self) -> str:
+        assert self.record.url is not None
+        return self.record.url
+
+    @property
+    def status_url(self) -> str:
+        assert self.record.status_callback is not None
+        return self.record.status_callback
+
+    def params(self, **extra: str) -> dict[str, str]:
+        return {
+            "AccountSid": DEFAULT_ACCOUNT_SID,
+            "CallSid": self.record.sid,
+            "CallStatus": "in-progress",
+            "From": "+15550100100",
+            "To": SLEEPER_NUMBER,
+            **extra,
+        }
+
+    async def post(
+        self,
+        url: str,
+        params: dict[str, str],
+        *,
+        signature: str | None = "valid",
+        body: bytes | None = None,
+    ) -> int:
+        """POST like Twilio would; `signature` "valid" signs correctly, None sends none."""
+        headers = {}
+        if signature == "valid":
+            headers["X-Twilio-Signature"] = RequestValidator(
+                DEFAULT_AUTH_TOKEN
+            ).compute_signature(url, params)
+        elif signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        path = urlsplit(url).path
+        if body is not None:
+            response = await self.live.client.post(
+                path,
+                data=body,
+                headers=headers | {"Content-Type": "application/x-www-form-urlencoded"},
+            )
+        else:
+            response = await self.live.client.post(path, data=params, headers=headers)
+        return response.status
+
+    def footprint(self) -> tuple[Any, ...]:
+        """Everything a request could change or cause."""
+        session = self.active.session
+        return (
+            len(self.live.simulator.recorder.requests),
+            len(self.live.simulator.chat_requests),
+            len(session.transcript),
+            session.state,
+            session.answered_by,
+            self.live.sleeper.call_in_progress,
+            self.live.sleeper.settings,
+            dict(session._tokens),
+        )
+
+
+@pytest.fixture
+async def ringing(live: Live) -> RingingCall:
+    """A call that rings for a long time, placed through the action."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = RINGING
+    hass = live.hass
+    hass.config_entries.async_update_entry(live.entry, options={"ring_timeout": 120})
+    await hass.async_block_till_done()
+    waiting = live.simulator.network.expect_call()
+    await hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    record = await waiting
+    active = next(iter(live.entry.runtime_data.calls.active_calls.values()))
+    return RingingCall(live, record, active)
+
+
+async def test_valid_request_is_served_once(ringing: RingingCall) -> None:
+    """The voice URL works once, signed; a replay of the same request is 404."""
+    before = ringing.footprint()
+    assert await ringing.post(ringing.voice_url, ringing.params()) == 200
+    assert ringing.footprint() != before
+    after_first = ringing.footprint()
+    assert await ringing.post(ringing.voice_url, ringing.params()) == 404
+    assert ringing.footprint() == after_first
+
+
+@pytest.mark.parametrize(
+    ("signature", "extra", "tamper"),
+    [
+        (None, {}, None),  # no signature
+        ("", {}, None),  # empty signature
+        ("bm90IGEgc2lnbmF0dXJl", {}, None),  # garbage
+        ("other_token", {}, None),  # signed with another account's token
+        (
+            "valid",
+            {"SpeechResult": "goodbye"},
+            "params",
+        ),  # params changed after signing
+        ("valid", {}, "url"),  # signed for another URL of the same call
+    ],
+)
+async def test_bad_signatures(
+    ringing: RingingCall,
+    signature: str | None,
+    extra: dict[str, str],
+    tamper: str | None,
+) -> None:
+    """403 for every signature problem, and nothing happens."""
+    params = ringing.params(**extra)
+    url = ringing.voice_url
+    before = ringing.footprint()
+    if signature == "other_token":
+        signature = RequestValidator("another-accounts-token").compute_signature(
+            url, params
+        )
+    if tamper == "params":
+        signature = RequestValidator(DEFAULT_AUTH_TOKEN).compute_signature(
+            url, ringing.params()
+        )
+    if tamper == "url":
+        signature = RequestValidator(DEFAULT_AUTH_TOKEN).compute_signature(
+            ringing.status_url, params
+        )
+    assert await ringing.post(url, params, signature=signature) == 403
+    assert ringing.footprint() == before
+
+
+async def test_signature_of_the_public_url_not_the_request_url(
+    ringing: RingingCall,
+) -> None:
+    """A proxy may rewrite the URL; the signature is checked against the URL given to Twilio."""
+    before = ringing.footprint()
+    internal = ringing.voice_url.replace("127.0.0.1", "localhost")
+    signed_for_internal = RequestValidator(DEFAULT_AUTH_TOKEN).compute_signature(
+        internal, ringing.params()
+    )
+    assert (
+        await ringing.post(
+            ringing.voice_url, ringing.params(), signature=signed_for_internal
+        )
+        == 403
+    )
+    assert ringing.footprint() == before
+
+
+@pytest.mark.parametrize(
+    "path", ["voice/not-a-token", "speech/whatever", "dance/x", "dance"]
+)
+async def test_unknown_tokens_and_endpoints(ringing: RingingCall, path: str) -> None:
+    """Correctly signed requests to URLs never issued are 404."""
+    base = ringing.status_url.removesuffix("status")
+    before = ringing.footprint()
+    assert await ringing.post(base + path, ringing.params()) == 404
+    assert ringing.footprint() == before
+
+
+async def test_unknown_call(ringing: RingingCall) -> None:
+    """A call id that does not exist is 404."""
+    url = ringing.voice_url.replace(ringing.active.session.call_id, "x" * 32)
+    before = ringing.footprint()
+    assert await ringing.post(url, ringing.params()) == 404
+    assert ringing.footprint() == before
+
+
+async def test_other_twilio_call(ringing: RingingCall) -> None:
+    """A signed request for this URL but another CallSid is refused."""
+    before = ringing.footprint()
+    assert (
+        await ringing.post(ringing.voice_url, ringing.params(CallSid="CA" + "1" * 32))
+        == 403
+    )
+    assert ringing.footprint() == before
+
+
+async def test_oversized_body(ringing: RingingCall) -> None:
+    """Bodies over the limit are refused unread, with or without a Content-Length."""
+    before = ringing.footprint()
+    body = b"SpeechResult=" + b"a" * MAX_BODY_BYTES
+    assert await ringing.post(ringing.voice_url, {}, body=body) == 413
+
+    async def chunks() -> AsyncGenerator[bytes]:
+        for _ in range(4):
+            yield b"a" * (MAX_BODY_BYTES // 2)
+
+    path = urlsplit(ringing.voice_url).path
+    response = await ringing.live.client.post(path, data=chunks())
+    assert response.status == 413
+    assert ringing.footprint() == before
+
+
+async def test_status_callback_is_authenticated(ringing: RingingCall) -> None:
+    """An unsigned "completed" cannot end the call; a signed one can."""
+    params = ringing.params(CallStatus="completed", SequenceNumber="9")
+    before = ringing.footprint()
+    assert await ringing.post(ringing.status_url, params, signature=None) == 403
+    assert ringing.footprint() == before
+    assert ringing.live.sleeper.call_in_progress
+
+
+async def test_finished_call_urls_are_gone(ringing: RingingCall) -> None:
+    """Once the call has ended, replaying any of its URLs is 404."""
+    live = ringing.live
+    await live.hass.services.async_call(DOMAIN, "hang_up", {}, blocking=True)
+    await ringing.record.done.wait()
+    await live.wait_idle()
+    result = live.hass.states.get("sensor.alice_last_call_result")
+    assert result is not None
+    assert result.state == "canceled"
+    requests = len(live.simulator.recorder.requests)
+    for url in (ringing.voice_url, ringing.status_url):
+        assert await ringing.post(url, ringing.params(CallStatus="completed")) == 404
+    assert len(live.simulator.recorder.requests) == requests
+    assert result == live.hass.states.get("sensor.alice_last_call_result")
