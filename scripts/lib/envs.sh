@@ -26,6 +26,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 on_exit() { CLEANUPS+=("$1"); }
 
+# Stop a process and everything it started (a background in_env runs chroot, then the program).
+kill_tree() {
+    local pid=$1 child
+    for child in $(ps -o pid= --ppid "$pid" 2>/dev/null); do kill_tree "$child"; done
+    kill -TERM "$pid" 2>/dev/null || true
+}
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -151,6 +158,15 @@ uses_py314() { [ "$1" != oldest ]; }
 # Variables a command may need inside the chroot, which starts from an empty environment.
 PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_PORT COLUMNS)
 
+# enter_env ENV: make the environment usable by background jobs too (mount the root
+# filesystem now, in this shell, and unmount it when this script exits).
+enter_env() {
+    if uses_py314 "$1" && [ "$(latest_kind)" = chroot ] && [ -z "${ROOTFS_LOCK_FD:-}" ]; then
+        _mount_rootfs
+        on_exit _unmount_rootfs
+    fi
+}
+
 # in_env ENV CMD...: run CMD from the repository root with ENV's venv first on PATH.
 in_env() {
     local env=$1; shift
@@ -162,10 +178,7 @@ in_env() {
                        VIRTUAL_ENV="$venv")
         local name
         for name in "${PASS_ENV[@]}"; do [ -n "${!name:-}" ] && vars+=("$name=${!name}"); done
-        if [ -z "${ROOTFS_LOCK_FD:-}" ]; then
-            _mount_rootfs
-            on_exit _unmount_rootfs
-        fi
+        enter_env "$env"
         chroot "$ROOTFS" /usr/bin/env -i "${vars[@]}" bash -c 'cd "$0" && exec "$@"' "$REPO" "$@"
         return
     fi

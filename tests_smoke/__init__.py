@@ -1,0 +1,1 @@
+"""Smoke test: the real Home Assistant process with the simulator, as scripts/develop runs it."""

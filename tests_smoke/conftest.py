@@ -1,0 +1,1 @@
+"""Runs without pytest-homeassistant-custom-component (-p no:homeassistant): a real process."""
