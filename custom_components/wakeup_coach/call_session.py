@@ -159,6 +159,7 @@ class CallSession:
             "answered_by": self.answered_by,
             "turns": self.turns,
             "fallbacks": self.fallbacks,
+            "turn_overhead_ms": [round(ms, 3) for ms in self.turn_overhead_ms],
             "transcript": [
                 {"speaker": line.speaker, "text": line.text, "at": line.at.isoformat()}
                 for line in self.transcript

@@ -1,0 +1,1 @@
+"""Benchmarks (scripts/bench); not collected by the test run."""
