@@ -29,8 +29,7 @@ from simulator.accounts import (
     DEFAULT_FROM_NUMBER,
 )
 from simulator.sleepers import Say, SleeperScript
-
-from ..conftest import SLEEPER_NUMBER, Live
+from tests.conftest import SLEEPER_NUMBER, Live
 
 CALLS = 8
 TURNS_PER_CALL = 12
