@@ -36,7 +36,14 @@ DEFAULT_MAX_CALL_MINUTES: Final = 10
 DEFAULT_RING_TIMEOUT: Final = 30
 DEFAULT_REDIAL_DELAY: Final = 60
 DEFAULT_REDIAL_ATTEMPTS: Final = 3
-DEFAULT_MAGIC_WORDS: Final = ("goodbye", "good bye", "i'm up", "i am up", "end call")
+DEFAULT_MAGIC_WORDS: Final = (
+    "goodbye",
+    "good bye",
+    "i'm up",
+    "i am up",
+    "end call",
+    "end the call",
+)
 
 # Sleeper (config subentry data)
 SUBENTRY_SLEEPER: Final = "sleeper"

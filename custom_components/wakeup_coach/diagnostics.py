@@ -29,7 +29,8 @@ TO_REDACT = {
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: WakeupCoachConfigEntry
 ) -> dict[str, Any]:
-    """Return what support needs to see."""
+    """Return what support needs to see; call transcripts are left out, only counted."""
+    calls = entry.runtime_data.calls
     return {
         "data": async_redact_data(dict(entry.data), TO_REDACT),
         "options": dict(entry.options),
@@ -41,5 +42,12 @@ async def async_get_config_entry_diagnostics(
                 "next_alarm": sleeper.next_alarm(),
             }
             for sleeper in entry.runtime_data.sleepers.values()
+        ],
+        "active_calls": sum(
+            1 for call in calls.active_calls.values() if call.manager is calls
+        ),
+        "call_history": [
+            {**record, "transcript": f"{len(record['transcript'])} lines (redacted)"}
+            for record in calls.history
         ],
     }
