@@ -11,11 +11,15 @@ class Fault:
 
     service: str
     match: str
-    status: int = 500
+    # None: answer normally, only late (use with `delay`).
+    status: int | None = 500
     times: int = 1
     delay: float = 0.0
     # Drop the connection instead of answering (a network failure).
     disconnect: bool = False
+    # Carry the request out, then answer with the error anyway (Twilio acted, the
+    # client cannot know).
+    after_handler: bool = False
 
 
 class Faults:

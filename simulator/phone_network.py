@@ -185,6 +185,7 @@ class SimulatedCall:
             self._shutting_down
             or not record.status_callback
             or event not in record.status_events
+            or event in self.sim.lost_status_events
         ):
             return
         self._sequence += 1

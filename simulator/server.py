@@ -60,6 +60,8 @@ class Simulator:
         self.allow_insecure_streams = allow_insecure_streams
         # Real seconds Twilio waits for a webhook (TwiML or status) before giving up.
         self.webhook_timeout = 15.0
+        # Status callback events the network "loses" (Twilio does not resend them).
+        self.lost_status_events: set[str] = set()
         self.call_hooks: list[Callable[[CallRecord], None]] = []
         self.chat_requests: list[dict[str, Any]] = []
         self.proof_hooks: list[ProofHook] = []
@@ -132,6 +134,10 @@ class Simulator:
                 assert request.transport is not None  # noqa: S101
                 request.transport.close()
                 raise web.HTTPInternalServerError
+            if fault.status is None:
+                return await handler(request)
+            if fault.after_handler:
+                await handler(request)
             self.recorder.request(
                 RecordedRequest(
                     service, request.method, request.path, fault.status, data

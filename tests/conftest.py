@@ -175,6 +175,7 @@ async def live(
     base_url = f"http://127.0.0.1:{client.server.port}"
     await hass.config.async_update(external_url=base_url)
     monkeypatch.setattr(call_manager, "RETRY_DELAYS", (0.01, 0.02, 0.04))
+    monkeypatch.setattr(call_manager, "CREATE_CONFIRM_SECONDS", 0.3)
     hass.states.async_set(PROOF_ENTITY, "off", {"friendly_name": "Bathroom motion"})
 
     async def motion(record: object) -> None:

@@ -34,6 +34,13 @@ def test_tokens_are_single_use_and_typed() -> None:
     other = call.issue_token(TokenUse.VOICE)
     call.revoke_tokens()
     assert not call.redeem_token(TokenUse.VOICE, other)
+    # Using a turn's speech URL kills its silence URL: Twilio follows only one.
+    speech, silence = (
+        call.issue_token(TokenUse.SPEECH),
+        call.issue_token(TokenUse.SILENCE),
+    )
+    assert call.redeem_token(TokenUse.SPEECH, speech)
+    assert not call.redeem_token(TokenUse.SILENCE, silence)
     assert session().call_id != call.call_id
 
 

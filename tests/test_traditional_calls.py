@@ -8,10 +8,17 @@ the simulated OpenAI. Nothing in the integration is mocked.
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
+
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_capture_events
+from pytest_homeassistant_custom_component.common import (
+    async_capture_events,
+    async_fire_time_changed,
+)
 
 from custom_components.wakeup_coach.const import DOMAIN, EVENT_CALL, SERVICE_CALL
 from simulator.phone_network import CallRecord
@@ -183,7 +190,10 @@ async def test_twilio_refuses_the_number(live: Live) -> None:
     with pytest.raises(HomeAssistantError) as err:
         await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     assert err.value.translation_key == "call_failed"
-    assert "not yet verified" in str(err.value.translation_placeholders)
+    message = str(err.value.translation_placeholders)
+    assert "not yet verified" in message
+    assert "+15550100100" not in message  # Twilio quotes the number; we mask it
+    assert "+•••••••••00" in message
     assert len(live.simulator.recorder.requests_to("twilio", "Calls.json")) == 1
 
 
@@ -261,3 +271,77 @@ async def test_no_public_url(live: Live, hass: HomeAssistant) -> None:
     record, _ = await run_call(live, "wakes_quickly")
     assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
     assert record.status == "completed"
+
+
+async def test_twilio_500_after_placing_the_call(live: Live) -> None:
+    """Twilio placed the call but answered 500: its callbacks show it, no second call rings."""
+    live.simulator.fail("twilio", "Calls.json", status=500, after_handler=True)
+    record, events = await run_call(live, "wakes_quickly")
+    assert events[-1] == "awake"
+    assert len(live.simulator.network.calls) == 1
+    assert record.application_error is None
+
+
+async def test_rate_limited_create_is_retried_at_once(live: Live) -> None:
+    """A 429 was refused outright, so it is retried without waiting for callbacks."""
+    live.simulator.fail("twilio", "Calls.json", status=429)
+    _record, events = await run_call(live, "wakes_quickly")
+    creates = live.simulator.recorder.requests_to("twilio", "Calls.json")
+    assert [r.status for r in creates if r.method == "POST"] == [429, 201]
+    assert events[-1] == "awake"
+
+
+async def test_cancelled_while_dialing(live: Live) -> None:
+    """An action cancelled mid-dial (automation restart, timeout) leaves nothing in progress."""
+    live.simulator.fail("twilio", "Calls.json", delay=1, status=None)
+    task = live.hass.async_create_task(
+        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    )
+    while not live.sleeper.call_in_progress:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not live.sleeper.call_in_progress
+    assert not live.entry.runtime_data.calls.active_calls
+    assert last_result(live.hass) == "failed"
+
+
+async def test_unload_while_dialing_hangs_up(live: Live) -> None:
+    """If the entry unloads while Twilio takes the call, the call is hung up, not orphaned."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
+    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
+    placed = live.simulator.network.expect_call()
+    task = live.hass.async_create_task(
+        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    )
+    while not live.sleeper.call_in_progress:
+        await asyncio.sleep(0.01)
+    assert await live.hass.config_entries.async_unload(live.entry.entry_id)
+    with pytest.raises(HomeAssistantError) as err:
+        await task
+    assert err.value.translation_key == "call_canceled"
+    record = await placed
+    await asyncio.wait_for(record.done.wait(), 10)
+    assert record.ended_by == "rest"
+
+
+async def test_lost_completed_callback(live: Live) -> None:
+    """Twilio does not resend a lost status callback: the watchdog asks Twilio instead."""
+    live.simulator.lost_status_events.add("completed")
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    placed = live.simulator.network.expect_call()
+    await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    record = await placed
+    await record.done.wait()
+    await asyncio.sleep(0.1)
+    assert live.sleeper.call_in_progress  # HA never heard the end
+    async_fire_time_changed(live.hass, dt_util.utcnow() + timedelta(minutes=20))
+    await live.wait_idle()
+    assert last_result(live.hass) == "awake"
+    gets = [
+        r
+        for r in live.simulator.recorder.requests_to("twilio", record.sid)
+        if r.method == "GET"
+    ]
+    assert gets

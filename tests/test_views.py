@@ -251,3 +251,16 @@ async def test_finished_call_urls_are_gone(ringing: RingingCall) -> None:
         assert await ringing.post(url, ringing.params(CallStatus="completed")) == 404
     assert len(live.simulator.recorder.requests) == requests
     assert result == live.hass.states.get("sensor.alice_last_call_result")
+
+
+async def test_machine_detection_verdict_once(ringing: RingingCall) -> None:
+    """A replayed, signed "machine" verdict after the real one does not hang up the call."""
+    amd_url = ringing.status_url.removesuffix("status") + "amd"
+    assert await ringing.post(amd_url, ringing.params(AnsweredBy="human")) == 204
+    requests = len(ringing.live.simulator.recorder.requests)
+    assert (
+        await ringing.post(amd_url, ringing.params(AnsweredBy="machine_start")) == 204
+    )
+    await ringing.live.hass.async_block_till_done()
+    assert len(ringing.live.simulator.recorder.requests) == requests
+    assert ringing.active.session.answered_by == "human"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from functools import partial
 
-from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
+from homeassistant.core import Event, HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -123,6 +123,14 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
     )
     for stop in calls.async_start():
         entry.async_on_unload(stop)
+
+    async def _hang_up_on_stop(_event: Event) -> None:
+        # Entries are not unloaded when HA stops; live calls would only hit errors.
+        await calls.async_shutdown()
+
+    entry.async_on_unload(
+        hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _hang_up_on_stop)
+    )
     async_check_public_url(hass, entry.entry_id, require_https=require_https)
     entry.runtime_data = WakeupCoachData(
         twilio=twilio, openai=client, sleepers=sleepers, store=store, calls=calls

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 import random
 from typing import Any
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import openai
@@ -56,6 +59,11 @@ from .verification import ProofTracker
 CALL_PATH = "/api/wakeup_coach/call"
 # Waits between attempts when Twilio has a transient failure (5xx, 429, timeout).
 RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
+# After an ambiguous failure to create a call, how long to wait for its status callbacks.
+CREATE_CONFIRM_SECONDS = 3.0
+# The watchdog asks Twilio about a call this long after its longest possible end.
+WATCHDOG_MARGIN_SECONDS = 120
+FINAL_TWILIO_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 # A chat completion must leave room in Twilio's 15 s webhook timeout.
 CHAT_TIMEOUT = 8.0
 HISTORY_LENGTH = 20
@@ -109,6 +117,8 @@ class CallManager:
         self.proof = {sid: ProofTracker(hass, s.config) for sid, s in sleepers.items()}
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._watchdogs: dict[str, Callable[[], None]] = {}
+        self._sid_known: dict[str, asyncio.Event] = {}
 
     @property
     def active_calls(self) -> dict[str, ActiveCall]:
@@ -210,23 +220,35 @@ class CallManager:
             mode,
         )
         try:
-            sid = await self._create_with_retry(form)
-        except TwilioError as err:
-            self.active_calls.pop(session.call_id, None)
-            session.end(CallResult.FAILED, dt_util.utcnow())
-            self._finish(sleeper, session)
+            sid = await self._create(session, form)
+        except BaseException as err:
+            # Whatever stopped us (Twilio, cancellation, a bug), nothing may stay "in progress".
+            self._abandon(sleeper, session)
             if isinstance(err, TwilioAuthError):
                 self.hass.config_entries.async_schedule_reload(self.entry_id)
                 raise _error("twilio_auth_failed") from err
-            raise _error("call_failed", error=str(err)) from err
+            if isinstance(err, TwilioError):
+                raise _error("call_failed", error=str(err)) from err
+            raise
+        if not session.active:
+            # The entry unloaded while Twilio was taking the call: nobody would follow it.
+            await self._hang_up(sid)
+            raise _error("call_canceled", sleeper=sleeper.config.name)
         session.call_sid = session.call_sid or sid
+        self._arm_watchdog(session)
         return session
 
-    async def _create_with_retry(self, form: list[tuple[str, str]]) -> str:
+    async def _create(self, session: CallSession, form: list[tuple[str, str]]) -> str:
+        """Create the call, retrying only where that cannot ring the sleeper twice."""
         for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
             try:
                 return await self.twilio.async_create_call(form)
             except TwilioConnectionError as err:
+                # A timeout or a 5xx may come after Twilio placed the call: if its
+                # status callbacks arrive, the call exists and must not be placed again.
+                if err.reached and (sid := await self._sign_of_life(session)):
+                    LOGGER.warning("Twilio reported %s but placed the call", err)
+                    return sid
                 if delay is None:
                     LOGGER.error(
                         "Twilio did not take the call after %s attempts: %s",
@@ -241,6 +263,67 @@ class CallManager:
                 )
                 await asyncio.sleep(delay)
         raise AssertionError  # pragma: no cover - the loop always returns or raises
+
+    async def _sign_of_life(self, session: CallSession) -> str | None:
+        """The CallSid, if a status callback for this call arrives soon."""
+        known = self._sid_known.setdefault(session.call_id, asyncio.Event())
+        if session.call_sid is None:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(known.wait(), CREATE_CONFIRM_SECONDS)
+        self._sid_known.pop(session.call_id, None)
+        return session.call_sid
+
+    def note_call_sid(self, session: CallSession, call_sid: str | None) -> None:
+        """Twilio told us the call's SID (in any callback or TwiML request)."""
+        if session.call_sid is None and call_sid:
+            session.call_sid = call_sid
+            if known := self._sid_known.get(session.call_id):
+                known.set()
+
+    def _abandon(self, sleeper: Sleeper, session: CallSession) -> None:
+        """A call that could not be placed: end it as failed, once."""
+        self.active_calls.pop(session.call_id, None)
+        if session.active:
+            session.end(CallResult.FAILED, dt_util.utcnow())
+            self._finish(sleeper, session)
+
+    def _arm_watchdog(self, session: CallSession) -> None:
+        """Twilio does not resend a lost status callback: ask it after the longest call."""
+        ring = int(self._option(CONF_RING_TIMEOUT, DEFAULT_RING_TIMEOUT))
+        limit = int(self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES)) * 60
+        self._watchdogs[session.call_id] = async_call_later(
+            self.hass,
+            ring + limit + WATCHDOG_MARGIN_SECONDS,
+            HassJob(partial(self._watchdog_fired, session), cancel_on_shutdown=True),
+        )
+
+    @callback
+    def _watchdog_fired(self, session: CallSession, _now: Any) -> None:
+        self._watchdogs.pop(session.call_id, None)
+        if session.active:
+            self._spawn(self._expire(session))
+
+    async def _expire(self, session: CallSession) -> None:
+        """No final status arrived: take Twilio's word for it, or hang up."""
+        LOGGER.warning(
+            "No final status arrived for the call to %s; asking Twilio",
+            session.sleeper.name,
+        )
+        status = ""
+        if session.call_sid:
+            try:
+                status = await self.twilio.async_get_call_status(session.call_sid)
+            except TwilioError as err:
+                LOGGER.warning("Could not ask Twilio about the call: %s", err)
+            if status not in FINAL_TWILIO_STATUSES:
+                await self._hang_up(session.call_sid)
+                status = "completed"
+        if self.active_calls.pop(session.call_id, None) is None or not session.active:
+            return
+        session.apply_status(
+            status or "failed", sequence=None, answered_by=None, at=dt_util.utcnow()
+        )
+        self._finish(self.sleepers[session.sleeper.subentry_id], session)
 
     def _traditional(self, session: CallSession, sleeper: Sleeper) -> TraditionalCall:
         magic_words = self._option(CONF_MAGIC_WORDS, list(DEFAULT_MAGIC_WORDS)) or list(
@@ -281,7 +364,7 @@ class CallManager:
         """A status callback: move the call on, and finish it when it has ended."""
         session = call.session
         sleeper = self.sleepers[session.sleeper.subentry_id]
-        session.call_sid = session.call_sid or params.get("CallSid")
+        self.note_call_sid(session, params.get("CallSid"))
         try:
             sequence: int | None = int(params["SequenceNumber"])
         except (KeyError, ValueError):
@@ -300,21 +383,35 @@ class CallManager:
             self._finish(sleeper, session)
 
     def handle_amd(self, call: ActiveCall, params: dict[str, str]) -> None:
-        """Answering-machine detection: a machine is not a sleeper, so hang up."""
+        """Answering-machine detection: a machine is not a sleeper, so hang up.
+
+        Twilio sends one verdict per call; a replayed one is ignored.
+        """
+        session = call.session
+        if session.amd_verdict is not None:
+            LOGGER.debug("Ignored a second machine-detection verdict")
+            return
         answered_by = params.get("AnsweredBy", "")
-        call.session.answered_by = answered_by or call.session.answered_by
-        if answered_by.startswith(("machine", "fax")) and call.session.call_sid:
-            LOGGER.info(
-                "Voicemail answered the call to %s; hanging up",
-                call.session.sleeper.name,
-            )
-            call.session.revoke_tokens()
-            self._spawn(self._hang_up(call.session.call_sid))
+        session.amd_verdict = answered_by
+        session.answered_by = answered_by or session.answered_by
+        if not answered_by.startswith(("machine", "fax")):
+            return
+        call_sid = session.call_sid or params.get("CallSid")
+        if not call_sid:
+            LOGGER.warning("Voicemail answered, but there is no CallSid to hang up yet")
+            return
+        LOGGER.info(
+            "Voicemail answered the call to %s; hanging up", session.sleeper.name
+        )
+        session.revoke_tokens()
+        self._spawn(self._hang_up(call_sid))
 
     # --- ending -------------------------------------------------------------------------
 
     def _finish(self, sleeper: Sleeper, session: CallSession) -> None:
         assert session.result is not None  # noqa: S101
+        if cancel_watchdog := self._watchdogs.pop(session.call_id, None):
+            cancel_watchdog()
         sleeper.set_call_in_progress(in_progress=False)
         sleeper.record_result(session.result)
         self.history.appendleft(session.summary())
@@ -391,18 +488,22 @@ class CallManager:
     async def async_shutdown(self) -> None:
         """The entry is unloading: hang up its calls and stop its tasks."""
         for call_id, call in list(self.active_calls.items()):
-            if call.manager is not self:
+            # Re-checked each time: a status callback may end a call while we await.
+            if call.manager is not self or not call.session.active:
                 continue
+            self.active_calls.pop(call_id, None)
             LOGGER.warning(
                 "Hanging up the call to %s: the integration is unloading",
                 call.session.sleeper.name,
             )
-            self.active_calls.pop(call_id, None)
             call.session.end(CallResult.CANCELED, dt_util.utcnow())
             sleeper = self.sleepers[call.session.sleeper.subentry_id]
             if call.session.call_sid:
                 await self._hang_up(call.session.call_sid)
             self._finish(sleeper, call.session)
+        for cancel_watchdog in self._watchdogs.values():
+            cancel_watchdog()
+        self._watchdogs.clear()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -62,6 +62,7 @@ class CallSession:
     call_sid: str | None = None
     state: CallState = CallState.DIALING
     answered_by: str | None = None
+    amd_verdict: str | None = None  # the one machine-detection result Twilio sends
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     awake: bool = False
@@ -82,10 +83,14 @@ class CallSession:
         return token
 
     def redeem_token(self, use: TokenUse, token: str) -> bool:
-        """Use a token up; False if it was never issued for this use or is spent."""
+        """Use a token up; False if it was never issued for this use or is spent.
+
+        Every other outstanding token dies with it: each TwiML document offers a
+        speech and a silence URL, and Twilio follows exactly one of them.
+        """
         if self._tokens.get(token) is not use:
             return False
-        del self._tokens[token]
+        self._tokens.clear()
         return True
 
     def revoke_tokens(self) -> None:

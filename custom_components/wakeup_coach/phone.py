@@ -34,3 +34,11 @@ def mask_phone(number: str) -> str:
     digits = number.lstrip("+")
     shown = digits[-SHOWN_DIGITS:] if len(digits) > SHOWN_DIGITS else ""
     return "+" + "•" * (len(digits) - len(shown)) + shown
+
+
+_NUMBER_IN_TEXT = re.compile(r"\+?\d{7,15}")
+
+
+def mask_numbers_in(text: str) -> str:
+    """Mask every phone-number-like run of digits in a message (e.g. Twilio's errors)."""
+    return _NUMBER_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from .const import DEFAULT_TWILIO_BASE_URL
+from .phone import mask_numbers_in
 
 API_VERSION = "2010-04-01"
 DEFAULT_TIMEOUT = 10.0
@@ -37,7 +38,23 @@ class TwilioAuthError(TwilioError):
 
 
 class TwilioConnectionError(TwilioError):
-    """Twilio could not be reached, timed out, or had a server error: worth retrying."""
+    """Twilio could not be reached, timed out, refused for load, or had a server error.
+
+    `reached` tells whether Twilio may have acted on the request anyway (a timeout
+    or a 5xx after it arrived): retrying a call creation then risks a second call.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: int | None = None,
+        reached: bool = True,
+    ) -> None:
+        """Keep whether the request may have been carried out."""
+        super().__init__(message, status=status, code=code)
+        self.reached = reached
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,18 +113,27 @@ class TwilioRestClient:
                 body: dict[str, Any] = decoded if isinstance(decoded, dict) else {}
                 if response.status < HTTPStatus.BAD_REQUEST:
                     return body
-                message = str(body.get("message") or response.reason or "error")
+                # Twilio's messages quote phone numbers; they end up in logs and the UI.
+                message = mask_numbers_in(
+                    str(body.get("message") or response.reason or "error")
+                )
                 code = body.get("code") if isinstance(body.get("code"), int) else None
                 if response.status == HTTPStatus.UNAUTHORIZED:
                     raise TwilioAuthError(message, status=response.status, code=code)
-                if (
-                    response.status >= HTTPStatus.INTERNAL_SERVER_ERROR
-                    or response.status == HTTPStatus.TOO_MANY_REQUESTS
-                ):
+                if response.status == HTTPStatus.TOO_MANY_REQUESTS:
+                    raise TwilioConnectionError(
+                        message, status=response.status, code=code, reached=False
+                    )
+                if response.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                     raise TwilioConnectionError(
                         message, status=response.status, code=code
                     )
                 raise TwilioError(message, status=response.status, code=code)
+        except aiohttp.ClientConnectorError as err:
+            # No connection was made: Twilio never saw the request.
+            raise TwilioConnectionError(
+                f"cannot reach Twilio: {type(err).__name__}", reached=False
+            ) from err
         except (aiohttp.ClientError, TimeoutError) as err:
             raise TwilioConnectionError(
                 f"cannot reach Twilio: {type(err).__name__}"
@@ -129,6 +155,11 @@ class TwilioRestClient:
         if not isinstance(sid, str):
             raise TwilioError("Twilio accepted the call but returned no SID")
         return sid
+
+    async def async_get_call_status(self, call_sid: str) -> str:
+        """The call's current status (queued, ringing, in-progress, completed, ...)."""
+        body = await self._request("GET", f"/Calls/{call_sid}.json")
+        return str(body.get("status", ""))
 
     async def async_update_call(
         self, call_sid: str, form: list[tuple[str, str]]

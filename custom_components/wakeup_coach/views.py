@@ -9,13 +9,15 @@ requests, a single-use token. Failures answer 413/404/403 and change nothing.
 from __future__ import annotations
 
 from http import HTTPStatus
+import logging
 import time
 from urllib.parse import parse_qsl
 
-from aiohttp import web
+from aiohttp import ClientPayloadError, web
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from twilio.request_validator import RequestValidator
 
+from . import twiml
 from .call_manager import ACTIVE_CALLS, CALL_PATH, ActiveCall
 from .call_session import TokenUse
 from .const import LOGGER
@@ -26,17 +28,26 @@ XML = "text/xml"
 
 
 def _reject(status: HTTPStatus, reason: str, call_id: str) -> web.Response:
-    LOGGER.warning("Rejected a request for call %s…: %s", call_id[:6], reason)
+    # Unknown ids and oversized bodies come from anyone: not worth a warning each.
+    # A bad signature on a real call is worth one.
+    level = logging.WARNING if status is HTTPStatus.FORBIDDEN else logging.DEBUG
+    LOGGER.log(level, "Rejected a request for call %r: %s", call_id[:6], reason)
     return web.Response(status=status)
 
 
-async def _read_form(request: web.Request) -> dict[str, str] | None:
-    """The form, or None when the body is too large (read no further than the limit)."""
+class _BodyTooLargeError(Exception):
+    """More than MAX_BODY_BYTES."""
+
+
+async def _read_form(request: web.Request) -> dict[str, str]:
+    """The whole form, read chunk by chunk and never past the size limit."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return None
-    body = await request.content.read(MAX_BODY_BYTES + 1)
-    if len(body) > MAX_BODY_BYTES:
-        return None
+        raise _BodyTooLargeError
+    body = bytearray()
+    while chunk := await request.content.readany():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _BodyTooLargeError
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
@@ -61,11 +72,14 @@ class TwilioCallView(HomeAssistantView):
         """Authenticate, then hand the request to the call."""
         started = time.perf_counter()
         hass = request.app[KEY_HASS]
-        form = await _read_form(request)
-        if form is None:
+        try:
+            form = await _read_form(request)
+        except _BodyTooLargeError:
             return _reject(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large", call_id
             )
+        except (ClientPayloadError, ConnectionError):
+            return _reject(HTTPStatus.BAD_REQUEST, "the body broke off", call_id)
         call = hass.data.get(ACTIVE_CALLS, {}).get(call_id)
         if call is None:
             return _reject(HTTPStatus.NOT_FOUND, "no such call in progress", call_id)
@@ -108,7 +122,7 @@ class TwilioCallView(HomeAssistantView):
             return _reject(
                 HTTPStatus.NOT_FOUND, "URL already used or never issued", call_id
             )
-        call.session.call_sid = call.session.call_sid or form.get("CallSid")
+        call.manager.note_call_sid(call.session, form.get("CallSid"))
         handler = call.handler
         if use is TokenUse.VOICE:
             document = await handler.answer(form.get("AnsweredBy"))
@@ -116,6 +130,9 @@ class TwilioCallView(HomeAssistantView):
             document = await handler.speech(form["SpeechResult"].strip())
         else:
             document = await handler.silence()
+        if not call.session.active:
+            # The call ended (hang-up, unload) while the model was thinking.
+            return web.Response(text=twiml.hang_up(), content_type=XML)
         elapsed_ms = (time.perf_counter() - started) * 1000
         call.session.turn_overhead_ms.append(elapsed_ms - handler.model_ms)
         return web.Response(text=document, content_type=XML)
