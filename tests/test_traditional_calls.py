@@ -345,3 +345,10 @@ async def test_lost_completed_callback(live: Live) -> None:
         if r.method == "GET"
     ]
     assert gets
+
+
+async def test_hangs_up_mid_call(live: Live) -> None:
+    """The sleeper hangs up: the call ends as not awake."""
+    record, events = await run_call(live, "hangs_up")
+    assert events[-1] == "not_awake"
+    assert record.ended_by == "sleeper"
