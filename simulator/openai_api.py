@@ -41,6 +41,16 @@ def openai_error(
     )
 
 
+def model_not_found(model: object) -> web.Response:
+    """OpenAI's 404 for a model that does not exist."""
+    return openai_error(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    )
+
+
 def authenticate(sim: Simulator, request: web.Request) -> str:
     """Check the bearer key; OpenAI answers 401 invalid_api_key otherwise."""
     header = request.headers.get("Authorization", "")
@@ -103,12 +113,7 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         model = body.get("model")
         messages = body.get("messages")
         if model not in MODELS:
-            return openai_error(
-                404,
-                f"The model `{model}` does not exist or you do not have access to it.",
-                "invalid_request_error",
-                "model_not_found",
-            )
+            return model_not_found(model)
         if not isinstance(messages, list) or not messages:
             return openai_error(
                 400,

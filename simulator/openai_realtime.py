@@ -19,7 +19,7 @@ from aiohttp import web
 import numpy as np
 
 from . import audio, coach_brain
-from .openai_api import MODELS, openai_error
+from .openai_api import MODELS, authenticate, model_not_found
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -706,17 +706,10 @@ class RealtimeService:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Authenticate, then speak the GA protocol."""
-        from .openai_api import authenticate  # noqa: PLC0415
-
         authenticate(self.sim, request)
         model = request.query.get("model", "")
         if model not in MODELS:
-            return openai_error(
-                404,
-                f"The model `{model}` does not exist or you do not have access to it.",
-                "invalid_request_error",
-                "model_not_found",
-            )
+            return model_not_found(model)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         session = RealtimeSession(self.sim, ws, model, default_session(model))
