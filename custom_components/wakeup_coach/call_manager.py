@@ -28,6 +28,7 @@ import openai
 from .call_session import CallSession, CallState, TokenUse
 from .coach import CoachPolicy
 from .const import (
+    CONF_AUTH_TOKEN,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
     CONF_MAGIC_WORDS,
@@ -107,7 +108,7 @@ class CallManager:
         """Set up from the entry's configuration; nothing is sent yet."""
         self.hass = hass
         self.entry_id = entry_id
-        self.auth_token: str = entry_data["auth_token"]
+        self.auth_token: str = entry_data[CONF_AUTH_TOKEN]
         self.from_number: str = entry_data[CONF_FROM_NUMBER]
         self.options = options
         self.twilio = twilio
@@ -126,7 +127,7 @@ class CallManager:
         return self.hass.data.setdefault(ACTIVE_CALLS, {})
 
     @callback
-    def async_start(self) -> list[Any]:
+    def async_start(self) -> list[Callable[[], None]]:
         """Start watching verification entities; returns what stops it."""
         return [tracker.async_start() for tracker in self.proof.values()]
 
