@@ -264,3 +264,26 @@ async def test_machine_detection_verdict_once(ringing: RingingCall) -> None:
     await ringing.live.hass.async_block_till_done()
     assert len(ringing.live.simulator.recorder.requests) == requests
     assert ringing.active.session.answered_by == "human"
+
+
+async def test_an_error_does_not_end_the_call(
+    ringing: RingingCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a turn is logged; Twilio still gets TwiML that keeps listening."""
+
+    async def broken(answered_by: str | None) -> str:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(ringing.active.handler, "answer", broken)
+    path = urlsplit(ringing.voice_url).path
+    params = ringing.params()
+    signature = RequestValidator(DEFAULT_AUTH_TOKEN).compute_signature(
+        ringing.voice_url, params
+    )
+    response = await ringing.live.client.post(
+        path, data=params, headers={"X-Twilio-Signature": signature}
+    )
+    assert response.status == 200
+    document = await response.text()
+    assert "<Gather" in document
+    assert "Sorry, I didn't quite get that" in document

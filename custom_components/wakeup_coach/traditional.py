@@ -106,6 +106,10 @@ class TraditionalCall:
             return self._goodbye(self._phrases.not_awake_goodbye)
         return self._turn(self._phrases.are_you_sleeping)
 
+    def recover(self) -> str:
+        """Keep the call going after an unexpected error: a fallback line and listen."""
+        return self._turn(self._phrases.fallback)
+
     async def _reply(self, proof: ProofState, fallback: str, note: str | None) -> str:
         session = self.session
         extra = (

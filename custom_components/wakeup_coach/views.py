@@ -124,12 +124,17 @@ class TwilioCallView(HomeAssistantView):
             )
         call.manager.note_call_sid(call.session, form.get("CallSid"))
         handler = call.handler
-        if use is TokenUse.VOICE:
-            document = await handler.answer(form.get("AnsweredBy"))
-        elif use is TokenUse.SPEECH and form.get("SpeechResult", "").strip():
-            document = await handler.speech(form["SpeechResult"].strip())
-        else:
-            document = await handler.silence()
+        try:
+            if use is TokenUse.VOICE:
+                document = await handler.answer(form.get("AnsweredBy"))
+            elif use is TokenUse.SPEECH and form.get("SpeechResult", "").strip():
+                document = await handler.speech(form["SpeechResult"].strip())
+            else:
+                document = await handler.silence()
+        except Exception:  # noqa: BLE001 - logged with its traceback just below
+            # A bug must not cost the wake-up: Twilio would apologise and hang up.
+            LOGGER.exception("Error while answering Twilio; the call goes on")
+            document = handler.recover()
         if not call.session.active:
             # The call ended (hang-up, unload) while the model was thinking.
             return web.Response(text=twiml.hang_up(), content_type=XML)
