@@ -46,7 +46,7 @@ from .models import CallMode, CallResult
 from .openai_client import async_chat_reply
 from .phone import mask_phone
 from .phrases import phrases_for
-from .public_url import async_check_public_url, public_base_url
+from .public_url import async_check_public_url
 from .sleeper import Sleeper
 from .traditional import TraditionalCall
 from .twilio_rest import (
@@ -168,12 +168,12 @@ class CallManager:
             raise _error("call_in_progress", sleeper=sleeper.config.name)
         mode = self.choose_mode(sleeper, mode)
         # Also clears the repair issue once a URL has been set.
-        if not async_check_public_url(
+        base = async_check_public_url(
             self.hass, self.entry_id, require_https=self.require_https
-        ):
+        )
+        if base is None:
             self._record_failure(sleeper)
             raise _error("no_public_url")
-        base = public_base_url(self.hass, require_https=self.require_https)
 
         session = CallSession(
             sleeper=sleeper.config,
@@ -235,7 +235,7 @@ class CallManager:
             # The entry unloaded while Twilio was taking the call: nobody would follow it.
             await self._hang_up(sid)
             raise _error("call_canceled", sleeper=sleeper.config.name)
-        session.call_sid = session.call_sid or sid
+        self.note_call_sid(session, sid)
         self._arm_watchdog(session)
         return session
 

@@ -35,11 +35,11 @@ def public_base_url(hass: HomeAssistant, *, require_https: bool) -> str:
 
 def async_check_public_url(
     hass: HomeAssistant, entry_id: str, *, require_https: bool
-) -> bool:
-    """Create or clear the repair issue; True when a usable URL exists."""
+) -> str | None:
+    """The public base URL, or None; creates or clears the repair issue to match."""
     issue_id = f"{ISSUE_NO_PUBLIC_URL}_{entry_id}"
     try:
-        public_base_url(hass, require_https=require_https)
+        url = public_base_url(hass, require_https=require_https)
     except NoPublicUrlError:
         ir.async_create_issue(
             hass,
@@ -50,6 +50,6 @@ def async_check_public_url(
             translation_key=ISSUE_NO_PUBLIC_URL,
             learn_more_url="https://www.home-assistant.io/docs/configuration/remote/",
         )
-        return False
+        return None
     ir.async_delete_issue(hass, DOMAIN, issue_id)
-    return True
+    return url

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant, ServiceCall, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
+from .call_manager import CallManager
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_INSTRUCTIONS,
@@ -70,8 +71,13 @@ def _loaded_entries(hass: HomeAssistant) -> list[WakeupCoachConfigEntry]:
 
 
 @callback
-def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
-    """Find the sleeper an action is for: a sleeper device, or an entry's only sleeper."""
+def async_resolve_sleeper(
+    hass: HomeAssistant, call: ServiceCall
+) -> tuple[CallManager, Sleeper]:
+    """The sleeper an action is for, and the call manager of its entry.
+
+    The sleeper is a sleeper device, or the only sleeper of an entry (or of all).
+    """
     if device_id := call.data.get(ATTR_SLEEPER):
         device = dr.async_get(hass).async_get(device_id)
         subentry_ids = {
@@ -84,7 +90,7 @@ def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
         for entry in _loaded_entries(hass):
             for subentry_id in subentry_ids:
                 if sleeper := entry.runtime_data.sleepers.get(subentry_id):
-                    return sleeper
+                    return entry.runtime_data.calls, sleeper
         raise _error("entry_not_loaded")
 
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
@@ -95,41 +101,34 @@ def async_resolve_sleeper(hass: HomeAssistant, call: ServiceCall) -> Sleeper:
             raise _error("entry_not_found", config_entry_id=entry_id)
         if target.state is not ConfigEntryState.LOADED:
             raise _error("entry_not_loaded")
-        sleepers = list(target.runtime_data.sleepers.values())
+        entries = [target]
     else:
-        sleepers = [
-            sleeper
-            for entry in _loaded_entries(hass)
-            for sleeper in entry.runtime_data.sleepers.values()
-        ]
-    if len(sleepers) == 1:
-        return sleepers[0]
-    raise _error("no_sleepers" if not sleepers else "sleeper_required")
-
-
-def _entry_of(hass: HomeAssistant, sleeper: Sleeper) -> WakeupCoachConfigEntry:
-    return next(
-        entry
-        for entry in _loaded_entries(hass)
-        if entry.runtime_data.sleepers.get(sleeper.subentry_id) is sleeper
-    )
+        entries = _loaded_entries(hass)
+    candidates = [
+        (entry.runtime_data.calls, sleeper)
+        for entry in entries
+        for sleeper in entry.runtime_data.sleepers.values()
+    ]
+    if len(candidates) == 1:
+        return candidates[0]
+    raise _error("no_sleepers" if not candidates else "sleeper_required")
 
 
 async def _async_call(hass: HomeAssistant, call: ServiceCall) -> None:
-    sleeper = async_resolve_sleeper(hass, call)
-    await _entry_of(hass, sleeper).runtime_data.calls.async_place_call(
+    calls, sleeper = async_resolve_sleeper(hass, call)
+    await calls.async_place_call(
         sleeper, call.data[ATTR_MODE], call.data.get(ATTR_INSTRUCTIONS)
     )
 
 
 async def _async_hang_up(hass: HomeAssistant, call: ServiceCall) -> None:
-    sleeper = async_resolve_sleeper(hass, call)
-    await _entry_of(hass, sleeper).runtime_data.calls.async_hang_up(sleeper)
+    calls, sleeper = async_resolve_sleeper(hass, call)
+    await calls.async_hang_up(sleeper)
 
 
 async def _async_confirm_awake(hass: HomeAssistant, call: ServiceCall) -> None:
-    sleeper = async_resolve_sleeper(hass, call)
-    _entry_of(hass, sleeper).runtime_data.calls.confirm_awake(sleeper)
+    calls, sleeper = async_resolve_sleeper(hass, call)
+    calls.confirm_awake(sleeper)
 
 
 def _pending(feature: str) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:
