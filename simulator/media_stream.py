@@ -22,6 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 
 from . import audio
+from .phone_network import CallEnded
 from .sleepers import HangUp, Say, Silence
 
 if TYPE_CHECKING:
@@ -322,8 +323,6 @@ class MediaStreamSession:
             self._end_coach_utterance()
             await self._close()
         if self.call.record.ended_by == "sleeper":
-            from .phone_network import CallEnded  # noqa: PLC0415
-
             raise CallEnded
 
     def _start_message(self) -> dict[str, Any]:

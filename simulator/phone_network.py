@@ -17,7 +17,15 @@ import aiohttp
 from twilio.request_validator import RequestValidator
 
 from . import twiml
-from .sleepers import Answer, HangUp, Say, Silence, SleeperScript
+from .sleepers import (
+    DEFAULT_SCRIPT,
+    SCRIPTS,
+    Answer,
+    HangUp,
+    Say,
+    Silence,
+    SleeperScript,
+)
 
 if TYPE_CHECKING:
     from .accounts import TwilioAccountState
@@ -413,7 +421,7 @@ class SimulatedCall:
                 break
             await self._play(nested)
         if isinstance(line, HangUp):
-            await clock.sleep(line_pause(self.record.script))
+            await clock.sleep(self.record.script.think_seconds)
             self.record.ended_by = "sleeper"
             raise CallEnded
         if isinstance(line, Silence) or "speech" not in verb.input:
@@ -422,7 +430,7 @@ class SimulatedCall:
                 return Fetch(verb.action, verb.method)
             return None
         if not interrupted:
-            await clock.sleep(line_pause(self.record.script))
+            await clock.sleep(self.record.script.think_seconds)
         if line.proof:
             await self.prove()
         self.record.transcript.append(("sleeper", line.text))
@@ -456,11 +464,6 @@ class SimulatedCall:
             self._document.cancel()
 
 
-def line_pause(script: SleeperScript) -> float:
-    """The sleeper's thinking pause."""
-    return script.think_seconds
-
-
 class PhoneNetwork:
     """Every simulated call, by SID, and which script answers which number."""
 
@@ -473,8 +476,6 @@ class PhoneNetwork:
 
     def script_for(self, number: str) -> SleeperScript:
         """The script that answers `number`."""
-        from .sleepers import DEFAULT_SCRIPT, SCRIPTS  # noqa: PLC0415
-
         return (
             self.scripts.get(number) or self.default_script or SCRIPTS[DEFAULT_SCRIPT]
         )

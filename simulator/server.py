@@ -122,11 +122,7 @@ class Simulator:
             request.method == "POST"
             and request.content_type == "application/x-www-form-urlencoded"
         ):
-            form = await request.post()
-            data = {
-                key: form.getall(key) if len(form.getall(key)) > 1 else form[key]
-                for key in form
-            }
+            data = twilio_rest.form_dict(await request.post())
         if fault := self.faults.take(service, request.method, request.path):
             if fault.delay:
                 await asyncio.sleep(fault.delay)

@@ -78,7 +78,8 @@ def call_json(record: CallRecord) -> dict[str, Any]:
     }
 
 
-def _form_dict(form: Any) -> dict[str, Any]:
+def form_dict(form: Any) -> dict[str, Any]:
+    """A posted form as a dict; repeated keys (StatusCallbackEvent) become lists."""
     return {
         key: form.getall(key) if len(form.getall(key)) > 1 else form[key]
         for key in form
@@ -154,7 +155,7 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
 
     async def create_call(request: web.Request) -> web.Response:
         account = authenticate(sim, request)
-        form = _form_dict(await request.post())
+        form = form_dict(await request.post())
         if (error := validate_call_form(account, form)) is not None:
             return error
         record = sim.network.place(account, form)
@@ -177,7 +178,7 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
 
     async def update_call(request: web.Request) -> web.Response:
         call = find_call(request)
-        form = _form_dict(await request.post())
+        form = form_dict(await request.post())
         ended = call.record.done.is_set()
         if form.get("Status") in ("completed", "canceled"):
             # Twilio answers at once; the status callback follows.
