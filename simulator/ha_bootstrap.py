@@ -232,20 +232,28 @@ class HomeAssistantApi:
         return entry_id
 
     async def wait_for_sleeper(self, within: float = 60) -> None:
-        """Until the entry has (re)loaded with the sleeper's entities."""
+        """Until HA has finished starting and the entry has (re)loaded its sleeper.
+
+        Automations (the demo's "back in bed" reset among them) only run once HA
+        is RUNNING; a call placed before then would miss them.
+        """
         async with asyncio.timeout(within):
-            while True:
-                entries = await self.request(
-                    "GET", "/api/config/config_entries/entry?domain=wakeup_coach"
-                )
-                if entries and entries[0]["state"] == "loaded":
-                    try:
-                        await self.request("GET", "/api/states/button.alice_call_now")
-                    except BootstrapError:
-                        pass
-                    else:
-                        return
+            while not await self._ready():  # noqa: ASYNC110 - polling another process
                 await asyncio.sleep(0.2)
+
+    async def _ready(self) -> bool:
+        if (await self.request("GET", "/api/config"))["state"] != "RUNNING":
+            return False
+        entries = await self.request(
+            "GET", "/api/config/config_entries/entry?domain=wakeup_coach"
+        )
+        if not entries or entries[0]["state"] != "loaded":
+            return False
+        try:
+            await self.request("GET", "/api/states/button.alice_call_now")
+        except BootstrapError:
+            return False
+        return True
 
 
 async def bootstrap(
