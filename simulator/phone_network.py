@@ -473,6 +473,9 @@ class PhoneNetwork:
         self.calls: dict[str, SimulatedCall] = {}
         self.scripts: dict[str, SleeperScript] = {}
         self.default_script: SleeperScript | None = None
+        # Set by shutdown: a Calls.json request still in flight then must not start a call
+        # that nothing would ever cancel.
+        self.closed = False
 
     def script_for(self, number: str) -> SleeperScript:
         """The script that answers `number`."""
@@ -506,7 +509,12 @@ class PhoneNetwork:
         call = SimulatedCall(self.sim, account, record)
         self.calls[record.sid] = call
         self.sim.recorder.event("call_placed", sid=record.sid, to=record.to)
-        call.start()
+        if self.closed:
+            record.status = "canceled"
+            record.ended_by = "network"
+            record.done.set()
+        else:
+            call.start()
         for hook in list(self.sim.call_hooks):
             hook(record)
         return record
@@ -524,5 +532,6 @@ class PhoneNetwork:
         return future
 
     async def shutdown(self) -> None:
-        """End every call."""
+        """End every call, and start no more."""
+        self.closed = True
         await asyncio.gather(*(call.cancel() for call in self.calls.values()))

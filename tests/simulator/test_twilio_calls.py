@@ -84,6 +84,31 @@ async def test_create_call_needs_credentials(sim: Simulator) -> None:
         assert (await response.json())["code"] == 20003
 
 
+async def test_no_call_starts_after_stop(sim: Simulator, app: FakeIntegration) -> None:
+    """A Calls.json still in flight when the simulator stops places no call that would outlive it."""
+    sim.fail("twilio", "Calls.json", delay=0.3, status=None)
+    request = asyncio.create_task(
+        create_call(
+            sim,
+            [
+                ("To", SLEEPER),
+                ("From", DEFAULT_FROM_NUMBER),
+                ("Url", app.url("/voice")),
+            ],
+        )
+    )
+    await asyncio.sleep(0.1)
+    await sim.stop()
+    await asyncio.gather(request, return_exceptions=True)
+    assert all(call.record.done.is_set() for call in sim.network.calls.values())
+    assert not [
+        task
+        for task in asyncio.all_tasks()
+        if task.get_name().startswith("simulated call")
+    ]
+    assert not app.requests
+
+
 async def test_whole_gather_call(sim: Simulator, app: FakeIntegration) -> None:
     """Ring, answer, signed TwiML requests, speech results, status callbacks in order."""
 
