@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
+import subprocess
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ FRAME_MS = 20
 BYTES_PER_MS = 8
 SILENCE_BYTE = 0xFF  # μ-law for 0
 SPEECH_RMS = 500.0  # linear 16-bit RMS above which a frame counts as speech
+SYNTHESIS_TIMEOUT = 30.0  # seconds for espeak-ng or sox; a line takes well under one
 
 _BIAS = 0x84
 _CLIP = 32635
@@ -148,22 +150,28 @@ class SpeechSynthesizer:
 
 
 async def _run(command: list[str], stdin: bytes | None = None) -> bytes:
-    """A command's output, or b"" if it failed; killed and reaped if we are cancelled."""
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        stdin=asyncio.subprocess.PIPE
-        if stdin is not None
-        else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    try:
-        output, _ = await process.communicate(stdin)
-    except asyncio.CancelledError:
-        process.kill()
-        await process.wait()
-        raise
-    return output if process.returncode == 0 else b""
+    """A command's output, or b"" if it failed.
+
+    Run in a worker thread rather than with asyncio's subprocess transports:
+    Python 3.13.0 can finalise such a transport after its loop has closed
+    (each test has its own loop), which warns in the oldest environment.
+    """
+
+    def run() -> bytes:
+        try:
+            done = subprocess.run(  # noqa: S603 - our own fixed argument list
+                command,
+                input=stdin,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                timeout=SYNTHESIS_TIMEOUT,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return b""
+        return done.stdout if done.returncode == 0 else b""
+
+    return await asyncio.get_running_loop().run_in_executor(None, run)
 
 
 class SpeechRegistry:
