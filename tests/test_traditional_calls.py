@@ -20,7 +20,12 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.wakeup_coach.const import DOMAIN, EVENT_CALL, SERVICE_CALL
+from custom_components.wakeup_coach.const import (
+    DOMAIN,
+    EVENT_CALL,
+    SERVICE_CALL,
+    SERVICE_HANG_UP,
+)
 from simulator.phone_network import CallRecord
 from simulator.sleepers import SCRIPTS
 
@@ -291,9 +296,16 @@ async def test_rate_limited_create_is_retried_at_once(live: Live) -> None:
     assert events[-1] == "awake"
 
 
-async def test_cancelled_while_dialing(live: Live) -> None:
-    """An action cancelled mid-dial (automation restart, timeout) leaves nothing in progress."""
-    live.simulator.fail("twilio", "Calls.json", delay=1, status=None)
+async def test_cancelled_while_dialing_still_calls(live: Live) -> None:
+    """An action cancelled mid-dial (automation restarted or timed out) does not cancel the call.
+
+    Twilio may already hold the request: cancelling it would leave the phone
+    ringing into a call that nobody follows.
+    """
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
+    placed = live.simulator.network.expect_call()
+    events = async_capture_events(live.hass, EVENT_CALL)
     task = live.hass.async_create_task(
         live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     )
@@ -302,9 +314,34 @@ async def test_cancelled_while_dialing(live: Live) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert not live.sleeper.call_in_progress
-    assert not live.entry.runtime_data.calls.active_calls
-    assert last_result(live.hass) == "failed"
+    assert live.sleeper.call_in_progress
+    record = await placed
+    await record.done.wait()
+    await live.wait_idle()
+    assert record.application_error is None
+    assert [event.data["type"] for event in events] == ["dialing", "answered", "awake"]
+    assert last_result(live.hass) == "awake"
+
+
+async def test_hang_up_while_dialing(live: Live) -> None:
+    """Hang up before Twilio has named the call: it is hung up once it has."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
+    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
+    placed = live.simulator.network.expect_call()
+    task = live.hass.async_create_task(
+        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    )
+    while not live.sleeper.call_in_progress:
+        await asyncio.sleep(0.01)
+    await live.hass.services.async_call(DOMAIN, SERVICE_HANG_UP, {}, blocking=True)
+    await task
+    record = await placed
+    await record.done.wait()
+    await live.wait_idle()
+    assert record.ended_by == "rest"
+    assert record.answered_at is None
+    assert not record.webhooks  # it never rang through to a TwiML request
+    assert last_result(live.hass) == "canceled"
 
 
 async def test_unload_while_dialing_hangs_up(live: Live) -> None:

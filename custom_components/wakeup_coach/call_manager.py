@@ -118,6 +118,7 @@ class CallManager:
         self.proof = {sid: ProofTracker(hass, s.config) for sid, s in sleepers.items()}
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._dials: set[asyncio.Task[None]] = set()
         self._watchdogs: dict[str, Callable[[], None]] = {}
         self._sid_known: dict[str, asyncio.Event] = {}
 
@@ -220,6 +221,21 @@ class CallManager:
             mask_phone(sleeper.config.phone_number),
             mode,
         )
+        dial = self.hass.async_create_background_task(
+            self._dial(sleeper, session, form), f"{DOMAIN} dial"
+        )
+        self._dials.add(dial)
+        dial.add_done_callback(self._dials.discard)
+        # The action's caller may be cancelled (an automation restarted or timed out)
+        # while Twilio takes the call. Cancelling the request then could leave the
+        # sleeper's phone ringing into a call nobody follows, so the dial goes on.
+        await asyncio.shield(dial)
+        return session
+
+    async def _dial(
+        self, sleeper: Sleeper, session: CallSession, form: list[tuple[str, str]]
+    ) -> None:
+        """Have Twilio take the call, then follow it."""
         try:
             sid = await self._create(session, form)
         except BaseException as err:
@@ -231,13 +247,13 @@ class CallManager:
             if isinstance(err, TwilioError):
                 raise _error("call_failed", error=str(err)) from err
             raise
-        if not session.active:
-            # The entry unloaded while Twilio was taking the call: nobody would follow it.
+        if not session.active or session.hang_up_requested:
+            # Unloaded or hung up while Twilio was taking the call: end it now.
             await self._hang_up(sid)
-            raise _error("call_canceled", sleeper=sleeper.config.name)
+            if not session.active:
+                raise _error("call_canceled", sleeper=sleeper.config.name)
         self.note_call_sid(session, sid)
         self._arm_watchdog(session)
-        return session
 
     async def _create(self, session: CallSession, form: list[tuple[str, str]]) -> str:
         """Create the call, retrying only where that cannot ring the sleeper twice."""
@@ -250,7 +266,7 @@ class CallManager:
                 if err.reached and (sid := await self._sign_of_life(session)):
                     LOGGER.warning("Twilio reported %s but placed the call", err)
                     return sid
-                if delay is None:
+                if delay is None or not session.active or session.hang_up_requested:
                     LOGGER.error(
                         "Twilio did not take the call after %s attempts: %s",
                         attempt,
@@ -449,7 +465,10 @@ class CallManager:
             raise _error("no_call_in_progress", sleeper=sleeper.config.name)
         for call in calls:
             call.session.revoke_tokens()
-            if call.session.call_sid:
+            if not call.session.call_sid:
+                # Still dialling: hung up as soon as Twilio names the call.
+                call.session.hang_up_requested = True
+            else:
                 try:
                     await self.twilio.async_update_call(
                         call.session.call_sid, [("Status", "completed")]
@@ -502,6 +521,8 @@ class CallManager:
             if call.session.call_sid:
                 await self._hang_up(call.session.call_sid)
             self._finish(sleeper, call.session)
+        # A dial in flight sees its session ended and hangs up what Twilio placed.
+        await asyncio.gather(*self._dials, return_exceptions=True)
         for cancel_watchdog in self._watchdogs.values():
             cancel_watchdog()
         self._watchdogs.clear()

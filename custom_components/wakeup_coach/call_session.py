@@ -62,6 +62,7 @@ class CallSession:
     call_sid: str | None = None
     state: CallState = CallState.DIALING
     answered_by: str | None = None
+    hang_up_requested: bool = False  # while dialling, before Twilio named the call
     amd_verdict: str | None = None  # the one machine-detection result Twilio sends
     answered_at: datetime | None = None
     ended_at: datetime | None = None
