@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import time
 
 from homeassistant.config_entries import ConfigEntryState
@@ -13,14 +14,17 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.wakeup_coach.const import (
+    CONF_MAX_CALL_MINUTES,
     CONF_OPENAI_API_KEY,
     CONF_OPENAI_BASE_URL,
     CONF_TWILIO_BASE_URL,
     DOMAIN,
+    SERVICE_CALL,
 )
 from simulator.server import Simulator
+from simulator.sleepers import SCRIPTS
 
-from .conftest import SLEEPER_SUBENTRY_ID
+from .conftest import SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 
@@ -147,3 +151,49 @@ async def test_settings_saved_after_delay(
     async_fire_time_changed(hass, dt_util.utcnow() + dt_util.dt.timedelta(seconds=2))
     await hass.async_block_till_done()
     assert hass_storage[key]["data"][SLEEPER_SUBENTRY_ID]["alarm_enabled"] is False
+
+
+async def test_changes_during_a_call_apply_once_it_has_ended(live: Live) -> None:
+    """New options do not hang up someone being woken: the entry reloads after the call."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    placed = live.simulator.network.expect_call()
+    await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    record = await placed
+    calls = live.entry.runtime_data.calls
+    live.hass.config_entries.async_update_entry(
+        live.entry, options={**live.entry.options, CONF_MAX_CALL_MINUTES: 7}
+    )
+    await live.hass.async_block_till_done()
+    assert live.entry.runtime_data.calls is calls
+    assert calls.busy
+
+    await record.done.wait()
+    assert record.ended_by != "rest"
+    async with asyncio.timeout(20):
+        while (
+            live.entry.state is not ConfigEntryState.LOADED
+            or live.entry.runtime_data.calls is calls
+        ):
+            await asyncio.sleep(0.01)
+    assert calls.history[0]["result"] == "awake"
+    assert live.entry.runtime_data.calls.options[CONF_MAX_CALL_MINUTES] == 7
+
+
+async def test_new_credentials_during_a_call_reload_at_once(live: Live) -> None:
+    """Twilio signs the call's requests with the new credentials: no waiting for the call."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
+    live.simulator.world.openai_keys.append("sk-rotated")
+    placed = live.simulator.network.expect_call()
+    await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    record = await placed
+    calls = live.entry.runtime_data.calls
+    live.hass.config_entries.async_update_entry(
+        live.entry, data={**live.entry.data, CONF_OPENAI_API_KEY: "sk-rotated"}
+    )
+    await live.hass.async_block_till_done()
+    assert live.entry.state is ConfigEntryState.LOADED
+    assert live.entry.runtime_data.calls is not calls
+    assert not calls.busy
+    await record.done.wait()
+    assert record.ended_by == "rest"
+    assert calls.history[0]["result"] == "canceled"

@@ -144,7 +144,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
 async def _async_reload_entry(
     hass: HomeAssistant, entry: WakeupCoachConfigEntry
 ) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    calls = entry.runtime_data.calls
+    if entry.data != calls.entry_data:
+        # New credentials cannot wait: Twilio signs a call's requests with the new token.
+        await hass.config_entries.async_reload(entry.entry_id)
+        return
+    if calls.busy:
+        LOGGER.info("The changed settings apply once the call in progress has ended")
+    # Options or sleepers changed: reloading mid-call would hang up someone being woken.
+    calls.async_when_idle(
+        partial(hass.config_entries.async_schedule_reload, entry.entry_id)
+    )
 
 
 async def async_unload_entry(

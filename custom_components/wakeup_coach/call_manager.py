@@ -108,6 +108,7 @@ class CallManager:
         """Set up from the entry's configuration; nothing is sent yet."""
         self.hass = hass
         self.entry_id = entry_id
+        self.entry_data = entry_data
         self.auth_token: str = entry_data[CONF_AUTH_TOKEN]
         self.from_number: str = entry_data[CONF_FROM_NUMBER]
         self.options = options
@@ -119,6 +120,7 @@ class CallManager:
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
         self._tasks: set[asyncio.Task[None]] = set()
         self._dials: set[asyncio.Task[None]] = set()
+        self._when_idle: Callable[[], None] | None = None
         self._watchdogs: dict[str, Callable[[], None]] = {}
         self._sid_known: dict[str, asyncio.Event] = {}
 
@@ -437,6 +439,22 @@ class CallManager:
             "Transcript of call %s: %s", session.call_id[:6], session.transcript
         )
         self._emit(sleeper, str(session.result), session)
+        if self._when_idle is not None and not self.busy:
+            run, self._when_idle = self._when_idle, None
+            run()
+
+    @property
+    def busy(self) -> bool:
+        """A call of this entry is being dialled or is in progress."""
+        return any(call.manager is self for call in self.active_calls.values())
+
+    @callback
+    def async_when_idle(self, job: Callable[[], None]) -> None:
+        """Run `job` once no call of this entry is live (a later job replaces it)."""
+        if self.busy:
+            self._when_idle = job
+        else:
+            job()
 
     def _record_failure(
         self, sleeper: Sleeper, session: CallSession | None = None
@@ -507,6 +525,7 @@ class CallManager:
 
     async def async_shutdown(self) -> None:
         """The entry is unloading: hang up its calls and stop its tasks."""
+        self._when_idle = None
         for call_id, call in list(self.active_calls.items()):
             # Re-checked each time: a status callback may end a call while we await.
             if call.manager is not self or not call.session.active:
