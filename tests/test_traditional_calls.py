@@ -20,6 +20,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
+from custom_components.wakeup_coach import call_manager
 from custom_components.wakeup_coach.const import (
     DOMAIN,
     EVENT_CALL,
@@ -325,7 +326,7 @@ async def test_cancelled_while_dialing_still_calls(live: Live) -> None:
 
 async def test_hang_up_while_dialing(live: Live) -> None:
     """Hang up before Twilio has named the call: it is hung up once it has."""
-    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["never_answers"]
     live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
     placed = live.simulator.network.expect_call()
     task = live.hass.async_create_task(
@@ -342,6 +343,48 @@ async def test_hang_up_while_dialing(live: Live) -> None:
     assert record.answered_at is None
     assert not record.webhooks  # it never rang through to a TwiML request
     assert last_result(live.hass) == "canceled"
+
+
+async def test_hang_up_while_waiting_to_retry(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hang-up between two attempts to place the call: no further attempt rings anyone."""
+    monkeypatch.setattr(call_manager, "RETRY_DELAYS", (60.0,))
+    live.simulator.fail("twilio", "Calls.json", status=429)
+    creates = live.simulator.recorder.requests_to
+    task = live.hass.async_create_task(
+        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    )
+    while not creates("twilio", "Calls.json"):
+        await asyncio.sleep(0.01)
+    await live.hass.services.async_call(DOMAIN, SERVICE_HANG_UP, {}, blocking=True)
+    with pytest.raises(HomeAssistantError) as err:
+        await task
+    assert err.value.translation_key == "call_canceled"
+    assert [r.status for r in creates("twilio", "Calls.json")] == [429]
+    assert not live.simulator.network.calls
+    assert last_result(live.hass) == "canceled"
+
+
+async def test_failure_after_the_action_was_cancelled_is_logged(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nobody awaits a dial whose action was cancelled: its final failure is logged."""
+    live.simulator.fail("twilio", "Calls.json", status=503, times=10, delay=0.2)
+    events = async_capture_events(live.hass, EVENT_CALL)
+    task = live.hass.async_create_task(
+        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    )
+    while not live.sleeper.call_in_progress:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await live.wait_idle()
+    await live.hass.async_block_till_done()
+    assert "The wake-up call could not be placed" in caplog.text
+    assert [event.data["type"] for event in events] == ["dialing", "failed"]
+    assert last_result(live.hass) == "failed"
 
 
 async def test_unload_while_dialing_hangs_up(live: Live) -> None:

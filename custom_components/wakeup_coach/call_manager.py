@@ -82,6 +82,16 @@ class ActiveCall:
 ACTIVE_CALLS: HassKey[dict[str, ActiveCall]] = HassKey(f"{DOMAIN}_active_calls")
 
 
+class _DialStoppedError(Exception):
+    """The call was hung up, or its entry unloaded, before Twilio took it."""
+
+
+def _log_unawaited_failure(dial: asyncio.Task[None]) -> None:
+    """A dial whose action was cancelled has nobody to raise to: log its failure."""
+    if not dial.cancelled() and (err := dial.exception()) is not None:
+        LOGGER.error("The wake-up call could not be placed: %s", err)
+
+
 def _error(key: str, **placeholders: str) -> HomeAssistantError:
     return HomeAssistantError(
         translation_domain=DOMAIN,
@@ -120,6 +130,8 @@ class CallManager:
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
         self._tasks: set[asyncio.Task[None]] = set()
         self._dials: set[asyncio.Task[None]] = set()
+        # Set to cut a wait between two attempts to place a call short.
+        self._stop_dialing: dict[str, asyncio.Event] = {}
         self._when_idle: Callable[[], None] | None = None
         self._watchdogs: dict[str, Callable[[], None]] = {}
         self._sid_known: dict[str, asyncio.Event] = {}
@@ -223,15 +235,20 @@ class CallManager:
             mask_phone(sleeper.config.phone_number),
             mode,
         )
-        dial = self.hass.async_create_background_task(
+        # Not a background task: HA cancels those first when it stops, and a cancelled
+        # request could leave the phone ringing into a call nobody follows.
+        dial = self.hass.async_create_task(
             self._dial(sleeper, session, form), f"{DOMAIN} dial"
         )
         self._dials.add(dial)
         dial.add_done_callback(self._dials.discard)
-        # The action's caller may be cancelled (an automation restarted or timed out)
-        # while Twilio takes the call. Cancelling the request then could leave the
-        # sleeper's phone ringing into a call nobody follows, so the dial goes on.
-        await asyncio.shield(dial)
+        try:
+            # The action's caller may be cancelled (an automation restarted or timed
+            # out) while Twilio takes the call: for the same reason, the dial goes on.
+            await asyncio.shield(dial)
+        except asyncio.CancelledError:
+            dial.add_done_callback(_log_unawaited_failure)
+            raise
         return session
 
     async def _dial(
@@ -240,6 +257,9 @@ class CallManager:
         """Have Twilio take the call, then follow it."""
         try:
             sid = await self._create(session, form)
+        except _DialStoppedError:
+            self._abandon(sleeper, session, CallResult.CANCELED)
+            raise _error("call_canceled", sleeper=sleeper.config.name) from None
         except BaseException as err:
             # Whatever stopped us (Twilio, cancellation, a bug), nothing may stay "in progress".
             self._abandon(sleeper, session)
@@ -249,17 +269,22 @@ class CallManager:
             if isinstance(err, TwilioError):
                 raise _error("call_failed", error=str(err)) from err
             raise
-        if not session.active or session.hang_up_requested:
+        unloaded = not session.active
+        if unloaded or session.hang_up_requested:
             # Unloaded or hung up while Twilio was taking the call: end it now.
             await self._hang_up(sid)
-            if not session.active:
+            if unloaded:
                 raise _error("call_canceled", sleeper=sleeper.config.name)
         self.note_call_sid(session, sid)
-        self._arm_watchdog(session)
+        if session.active:  # its final status may have come while we hung up
+            self._arm_watchdog(session)
 
     async def _create(self, session: CallSession, form: list[tuple[str, str]]) -> str:
         """Create the call, retrying only where that cannot ring the sleeper twice."""
         for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+            if not session.active or session.hang_up_requested:
+                # Unloaded or hung up while waiting to retry: ring nobody.
+                raise _DialStoppedError
             try:
                 return await self.twilio.async_create_call(form)
             except TwilioConnectionError as err:
@@ -268,7 +293,7 @@ class CallManager:
                 if err.reached and (sid := await self._sign_of_life(session)):
                     LOGGER.warning("Twilio reported %s but placed the call", err)
                     return sid
-                if delay is None or not session.active or session.hang_up_requested:
+                if delay is None:
                     LOGGER.error(
                         "Twilio did not take the call after %s attempts: %s",
                         attempt,
@@ -280,7 +305,12 @@ class CallManager:
                     err,
                     delay,
                 )
-                await asyncio.sleep(delay)
+                stop = self._stop_dialing.setdefault(session.call_id, asyncio.Event())
+                try:
+                    with suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                finally:
+                    self._stop_dialing.pop(session.call_id, None)
         raise AssertionError  # pragma: no cover - the loop always returns or raises
 
     async def _sign_of_life(self, session: CallSession) -> str | None:
@@ -299,11 +329,16 @@ class CallManager:
             if known := self._sid_known.get(session.call_id):
                 known.set()
 
-    def _abandon(self, sleeper: Sleeper, session: CallSession) -> None:
-        """A call that could not be placed: end it as failed, once."""
+    def _abandon(
+        self,
+        sleeper: Sleeper,
+        session: CallSession,
+        result: CallResult = CallResult.FAILED,
+    ) -> None:
+        """A call that was not placed: end it, once."""
         self.active_calls.pop(session.call_id, None)
         if session.active:
-            session.end(CallResult.FAILED, dt_util.utcnow())
+            session.end(result, dt_util.utcnow())
             self._finish(sleeper, session)
 
     def _arm_watchdog(self, session: CallSession) -> None:
@@ -486,6 +521,8 @@ class CallManager:
             if not call.session.call_sid:
                 # Still dialling: hung up as soon as Twilio names the call.
                 call.session.hang_up_requested = True
+                if stop := self._stop_dialing.get(call.session.call_id):
+                    stop.set()
             else:
                 try:
                     await self.twilio.async_update_call(
@@ -541,6 +578,8 @@ class CallManager:
                 await self._hang_up(call.session.call_sid)
             self._finish(sleeper, call.session)
         # A dial in flight sees its session ended and hangs up what Twilio placed.
+        for stop in self._stop_dialing.values():
+            stop.set()
         await asyncio.gather(*self._dials, return_exceptions=True)
         for cancel_watchdog in self._watchdogs.values():
             cancel_watchdog()
