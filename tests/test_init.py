@@ -8,6 +8,7 @@ from datetime import time
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_time_changed,
@@ -153,16 +154,25 @@ async def test_settings_saved_after_delay(
     assert hass_storage[key]["data"][SLEEPER_SUBENTRY_ID]["alarm_enabled"] is False
 
 
-async def test_changes_during_a_call_apply_once_it_has_ended(live: Live) -> None:
-    """New options do not hang up someone being woken: the entry reloads after the call."""
+@pytest.mark.parametrize("change", ["options", "openai_key"])
+async def test_changes_during_a_call_apply_once_it_has_ended(
+    live: Live, change: str
+) -> None:
+    """New options or a new OpenAI key do not hang up someone being woken: the reload waits."""
     live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    live.simulator.world.openai_keys.append("sk-rotated")
     placed = live.simulator.network.expect_call()
     await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     record = await placed
     calls = live.entry.runtime_data.calls
-    live.hass.config_entries.async_update_entry(
-        live.entry, options={**live.entry.options, CONF_MAX_CALL_MINUTES: 7}
-    )
+    if change == "options":
+        live.hass.config_entries.async_update_entry(
+            live.entry, options={**live.entry.options, CONF_MAX_CALL_MINUTES: 7}
+        )
+    else:
+        live.hass.config_entries.async_update_entry(
+            live.entry, data={**live.entry.data, CONF_OPENAI_API_KEY: "sk-rotated"}
+        )
     await live.hass.async_block_till_done()
     assert live.entry.runtime_data.calls is calls
     assert calls.busy
@@ -176,19 +186,28 @@ async def test_changes_during_a_call_apply_once_it_has_ended(live: Live) -> None
         ):
             await asyncio.sleep(0.01)
     assert calls.history[0]["result"] == "awake"
-    assert live.entry.runtime_data.calls.options[CONF_MAX_CALL_MINUTES] == 7
+    reloaded = live.entry.runtime_data.calls
+    if change == "options":
+        assert reloaded.options[CONF_MAX_CALL_MINUTES] == 7
+    else:
+        assert reloaded.openai.api_key == "sk-rotated"
 
 
-async def test_new_credentials_during_a_call_reload_at_once(live: Live) -> None:
+async def test_new_twilio_credentials_during_a_call_reload_at_once(
+    live: Live,
+) -> None:
     """Twilio signs the call's requests with the new credentials: no waiting for the call."""
     live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
-    live.simulator.world.openai_keys.append("sk-rotated")
     placed = live.simulator.network.expect_call()
     await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     record = await placed
     calls = live.entry.runtime_data.calls
     live.hass.config_entries.async_update_entry(
-        live.entry, data={**live.entry.data, CONF_OPENAI_API_KEY: "sk-rotated"}
+        live.entry,
+        data={
+            **live.entry.data,
+            CONF_TWILIO_BASE_URL: live.simulator.twilio_base_url + "/",
+        },
     )
     await live.hass.async_block_till_done()
     assert live.entry.state is ConfigEntryState.LOADED
@@ -197,3 +216,18 @@ async def test_new_credentials_during_a_call_reload_at_once(live: Live) -> None:
     await record.done.wait()
     assert record.ended_by == "rest"
     assert calls.history[0]["result"] == "canceled"
+
+
+async def test_deferred_reload_skipped_once_unloaded(live: Live) -> None:
+    """A reload waiting for the call is dropped when the entry unloads first."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
+    placed = live.simulator.network.expect_call()
+    await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    await placed
+    live.hass.config_entries.async_update_entry(
+        live.entry, options={**live.entry.options, CONF_MAX_CALL_MINUTES: 7}
+    )
+    await live.hass.async_block_till_done()
+    assert await live.hass.config_entries.async_unload(live.entry.entry_id)
+    await live.hass.async_block_till_done()
+    assert live.entry.state is ConfigEntryState.NOT_LOADED

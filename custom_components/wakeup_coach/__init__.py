@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import partial
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
-from homeassistant.core import Event, HomeAssistant
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -141,20 +142,31 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
     return True
 
 
+# What Twilio signs a call's requests with and where the call is controlled: when
+# these change, a call in progress cannot be followed any longer anyway.
+CALL_CREDENTIALS = (CONF_ACCOUNT_SID, CONF_AUTH_TOKEN, CONF_TWILIO_BASE_URL)
+
+
 async def _async_reload_entry(
     hass: HomeAssistant, entry: WakeupCoachConfigEntry
 ) -> None:
     calls = entry.runtime_data.calls
-    if entry.data != calls.entry_data:
-        # New credentials cannot wait: Twilio signs a call's requests with the new token.
+    if any(
+        entry.data.get(key) != calls.entry_data.get(key) for key in CALL_CREDENTIALS
+    ):
         await hass.config_entries.async_reload(entry.entry_id)
         return
     if calls.busy:
         LOGGER.info("The changed settings apply once the call in progress has ended")
-    # Options or sleepers changed: reloading mid-call would hang up someone being woken.
-    calls.async_when_idle(
-        partial(hass.config_entries.async_schedule_reload, entry.entry_id)
-    )
+
+    @callback
+    def _reload() -> None:
+        # Not if the entry was unloaded or reloaded meanwhile.
+        if entry.state is ConfigEntryState.LOADED and entry.runtime_data.calls is calls:
+            hass.config_entries.async_schedule_reload(entry.entry_id)
+
+    # Reloading mid-call would hang up someone being woken.
+    calls.async_when_idle(_reload)
 
 
 async def async_unload_entry(
