@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import time
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
@@ -218,16 +219,30 @@ async def test_new_twilio_credentials_during_a_call_reload_at_once(
     assert calls.history[0]["result"] == "canceled"
 
 
-async def test_deferred_reload_skipped_once_unloaded(live: Live) -> None:
-    """A reload waiting for the call is dropped when the entry unloads first."""
+async def test_deferred_reload_skipped_once_unloaded(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reload waiting for the call is dropped when the call ends while the entry unloads."""
     live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
     placed = live.simulator.network.expect_call()
     await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
-    await placed
+    record = await placed
     live.hass.config_entries.async_update_entry(
         live.entry, options={**live.entry.options, CONF_MAX_CALL_MINUTES: 7}
     )
     await live.hass.async_block_till_done()
+    unload_platforms = live.hass.config_entries.async_unload_platforms
+
+    async def call_ends_while_unloading(*args: Any) -> bool:
+        # The call's final status arrives while the platforms unload.
+        await live.entry.runtime_data.calls.async_hang_up(live.sleeper)
+        await record.done.wait()
+        await live.wait_idle()
+        return await unload_platforms(*args)
+
+    monkeypatch.setattr(
+        live.hass.config_entries, "async_unload_platforms", call_ends_while_unloading
+    )
     assert await live.hass.config_entries.async_unload(live.entry.entry_id)
     await live.hass.async_block_till_done()
     assert live.entry.state is ConfigEntryState.NOT_LOADED

@@ -358,9 +358,8 @@ async def test_hang_up_while_waiting_to_retry(
     while not creates("twilio", "Calls.json"):
         await asyncio.sleep(0.01)
     await live.hass.services.async_call(DOMAIN, SERVICE_HANG_UP, {}, blocking=True)
-    with pytest.raises(HomeAssistantError) as err:
+    async with asyncio.timeout(5):  # the 60 s wait is cut short
         await task
-    assert err.value.translation_key == "call_canceled"
     assert [r.status for r in creates("twilio", "Calls.json")] == [429]
     assert not live.simulator.network.calls
     assert last_result(live.hass) == "canceled"

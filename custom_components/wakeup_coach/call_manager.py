@@ -88,8 +88,13 @@ class _DialStoppedError(Exception):
 
 def _log_unawaited_failure(dial: asyncio.Task[None]) -> None:
     """A dial whose action was cancelled has nobody to raise to: log its failure."""
-    if not dial.cancelled() and (err := dial.exception()) is not None:
-        LOGGER.error("The wake-up call could not be placed: %s", err)
+    if dial.cancelled() or (err := dial.exception()) is None:
+        return
+    if isinstance(err, HomeAssistantError):
+        if err.translation_key != "call_canceled":
+            LOGGER.error("The wake-up call could not be placed: %s", err)
+    else:
+        LOGGER.error("The wake-up call could not be placed", exc_info=err)
 
 
 def _error(key: str, **placeholders: str) -> HomeAssistantError:
@@ -257,15 +262,22 @@ class CallManager:
         """Have Twilio take the call, then follow it."""
         try:
             sid = await self._create(session, form)
-        except _DialStoppedError:
-            self._abandon(sleeper, session, CallResult.CANCELED)
-            raise _error("call_canceled", sleeper=sleeper.config.name) from None
         except BaseException as err:
             # Whatever stopped us (Twilio, cancellation, a bug), nothing may stay "in progress".
-            self._abandon(sleeper, session)
             if isinstance(err, TwilioAuthError):
+                self._abandon(sleeper, session)
                 self.hass.config_entries.async_schedule_reload(self.entry_id)
                 raise _error("twilio_auth_failed") from err
+            if session.hang_up_requested and isinstance(
+                err, (TwilioError, _DialStoppedError)
+            ):
+                # Hung up before Twilio took the call: there is nothing left to place.
+                self._abandon(sleeper, session, CallResult.CANCELED)
+                return
+            if isinstance(err, _DialStoppedError):
+                self._abandon(sleeper, session, CallResult.CANCELED)
+                raise _error("call_canceled", sleeper=sleeper.config.name) from None
+            self._abandon(sleeper, session)
             if isinstance(err, TwilioError):
                 raise _error("call_failed", error=str(err)) from err
             raise
@@ -281,36 +293,42 @@ class CallManager:
 
     async def _create(self, session: CallSession, form: list[tuple[str, str]]) -> str:
         """Create the call, retrying only where that cannot ring the sleeper twice."""
-        for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
-            if not session.active or session.hang_up_requested:
-                # Unloaded or hung up while waiting to retry: ring nobody.
-                raise _DialStoppedError
-            try:
-                return await self.twilio.async_create_call(form)
-            except TwilioConnectionError as err:
-                # A timeout or a 5xx may come after Twilio placed the call: if its
-                # status callbacks arrive, the call exists and must not be placed again.
-                if err.reached and (sid := await self._sign_of_life(session)):
-                    LOGGER.warning("Twilio reported %s but placed the call", err)
-                    return sid
-                if delay is None:
-                    LOGGER.error(
-                        "Twilio did not take the call after %s attempts: %s",
-                        attempt,
-                        err,
-                    )
-                    raise
-                LOGGER.warning(
-                    "Twilio failed to take the call (%s); retrying in %.0f s",
-                    err,
-                    delay,
-                )
-                stop = self._stop_dialing.setdefault(session.call_id, asyncio.Event())
+        # Made before the first attempt, so a hang-up at any point cuts the next wait short.
+        stop = self._stop_dialing.setdefault(session.call_id, asyncio.Event())
+        try:
+            for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
+                if session.call_sid:
+                    # A late status callback named the call: Twilio did place it.
+                    return session.call_sid
+                if not session.active or session.hang_up_requested:
+                    # Unloaded or hung up while waiting to retry: ring nobody.
+                    raise _DialStoppedError
                 try:
+                    return await self.twilio.async_create_call(form)
+                except TwilioConnectionError as err:
+                    # A timeout or a 5xx may come after Twilio placed the call: if its
+                    # status callbacks arrive, the call exists and must not be placed again.
+                    if err.reached and (sid := await self._sign_of_life(session)):
+                        LOGGER.warning("Twilio reported %s but placed the call", err)
+                        return sid
+                    if delay is None:
+                        # A warning: the action raises the error, or it is logged if
+                        # nobody awaits the action any more.
+                        LOGGER.warning(
+                            "Twilio did not take the call after %s attempts: %s",
+                            attempt,
+                            err,
+                        )
+                        raise
+                    LOGGER.warning(
+                        "Twilio failed to take the call (%s); retrying in %.0f s",
+                        err,
+                        delay,
+                    )
                     with suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), delay)
-                finally:
-                    self._stop_dialing.pop(session.call_id, None)
+        finally:
+            self._stop_dialing.pop(session.call_id, None)
         raise AssertionError  # pragma: no cover - the loop always returns or raises
 
     async def _sign_of_life(self, session: CallSession) -> str | None:
