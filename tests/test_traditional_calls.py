@@ -288,6 +288,22 @@ async def test_twilio_500_after_placing_the_call(live: Live) -> None:
     assert record.application_error is None
 
 
+async def test_late_sign_of_life_ends_the_retries(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio answered 500 but placed the call, and said so only after we stopped waiting."""
+    monkeypatch.setattr(call_manager, "CREATE_CONFIRM_SECONDS", 0)
+    monkeypatch.setattr(call_manager, "RETRY_DELAYS", (60.0,))
+    # The first callback to name the call is "answered", after the ringing.
+    live.simulator.lost_status_events.update({"initiated", "ringing"})
+    live.simulator.fail("twilio", "Calls.json", status=500, after_handler=True)
+    async with asyncio.timeout(20):  # the 60 s wait is cut short
+        record, events = await run_call(live, "wakes_quickly")
+    assert events[-1] == "awake"
+    assert len(live.simulator.network.calls) == 1
+    assert record.application_error is None
+
+
 async def test_rate_limited_create_is_retried_at_once(live: Live) -> None:
     """A 429 was refused outright, so it is retried without waiting for callbacks."""
     live.simulator.fail("twilio", "Calls.json", status=429)

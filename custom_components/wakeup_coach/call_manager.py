@@ -346,6 +346,8 @@ class CallManager:
             session.call_sid = call_sid
             if known := self._sid_known.get(session.call_id):
                 known.set()
+            if stop := self._stop_dialing.get(session.call_id):
+                stop.set()  # no retry: Twilio placed the call
 
     def _abandon(
         self,
