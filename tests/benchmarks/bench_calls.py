@@ -12,6 +12,8 @@ comes with a baseline measured in the same process, the same way, and the ratio:
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+import logging
 import statistics
 import time
 
@@ -73,12 +75,22 @@ def summary(values: list[float]) -> str:
 
 
 @pytest.fixture
+def quiet_logs(live: Live) -> Iterator[None]:
+    """Info lines for every request would bury the figures and add to them."""
+    logging.disable(logging.INFO)
+    yield
+    logging.disable(logging.NOTSET)
+
+
+@pytest.fixture
 def noop_view(hass: HomeAssistant, init_integration: MockConfigEntry) -> None:
     """Registered before HA's HTTP server starts serving (routes freeze then)."""
     hass.http.register_view(NoOpView())
 
 
-async def test_turn_and_dial_times(noop_view: None, live: Live) -> None:
+async def test_turn_and_dial_times(
+    noop_view: None, live: Live, quiet_logs: None
+) -> None:
     """Measure, print, compare with the baselines."""
     hass, simulator = live.hass, live.simulator
     simulator.network.scripts[SLEEPER_NUMBER] = CHATTY
