@@ -25,7 +25,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import openai
 
-from .call_session import CallSession, CallState, TokenUse
+from .call_session import CallSession, CallState, TokenUse, is_machine
 from .coach import CoachPolicy
 from .const import (
     CONF_AUTH_TOKEN,
@@ -468,7 +468,7 @@ class CallManager:
         answered_by = params.get("AnsweredBy", "")
         session.amd_verdict = answered_by
         session.answered_by = answered_by or session.answered_by
-        if not answered_by.startswith(("machine", "fax")):
+        if not is_machine(answered_by):
             return
         call_sid = session.call_sid or params.get("CallSid")
         if not call_sid:

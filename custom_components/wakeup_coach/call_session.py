@@ -22,6 +22,11 @@ FINAL_STATUSES = {
 }
 
 
+def is_machine(answered_by: str | None) -> bool:
+    """Whether Twilio's AnsweredBy names a voicemail or fax, not a person."""
+    return answered_by is not None and answered_by.startswith(("machine", "fax"))
+
+
 class CallState(StrEnum):
     """Where the call is."""
 
@@ -141,7 +146,7 @@ class CallSession:
     def _completed_result(self) -> CallResult:
         if self.awake:
             return CallResult.AWAKE
-        if self.answered_by and self.answered_by.startswith(("machine", "fax")):
+        if is_machine(self.answered_by):
             return CallResult.VOICEMAIL
         return CallResult.NOT_AWAKE
 

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import time
 
 from . import twiml
-from .call_session import CallSession, TokenUse
+from .call_session import CallSession, TokenUse, is_machine
 from .coach import CoachPolicy, Decision, ProofState
 from .const import LOGGER
 from .openai_client import ChatUnavailableError
@@ -66,7 +66,7 @@ class TraditionalCall:
         self.model_ms = 0.0
         if answered_by:
             self.session.answered_by = answered_by
-        if answered_by and answered_by.startswith(("machine", "fax")):
+        if is_machine(answered_by):
             self.session.revoke_tokens()
             return twiml.hang_up()
         name = self.session.sleeper.name
