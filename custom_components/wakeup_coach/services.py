@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, ServiceCall, callback
@@ -131,7 +133,10 @@ async def _async_confirm_awake(hass: HomeAssistant, call: ServiceCall) -> None:
     calls.confirm_awake(sleeper)
 
 
-def _pending(feature: str) -> Callable[[HomeAssistant, ServiceCall], Awaitable[None]]:
+type Handler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, None]]
+
+
+def _pending(feature: str) -> Handler:
     """An action whose behaviour arrives with the alarm scheduler."""
 
     async def handler(hass: HomeAssistant, call: ServiceCall) -> None:
@@ -145,7 +150,7 @@ def _pending(feature: str) -> Callable[[HomeAssistant, ServiceCall], Awaitable[N
     return handler
 
 
-HANDLERS: dict[str, Callable[[HomeAssistant, ServiceCall], Awaitable[None]]] = {
+HANDLERS: dict[str, Handler] = {
     SERVICE_CALL: _async_call,
     SERVICE_HANG_UP: _async_hang_up,
     SERVICE_CONFIRM_AWAKE: _async_confirm_awake,
@@ -158,11 +163,6 @@ HANDLERS: dict[str, Callable[[HomeAssistant, ServiceCall], Awaitable[None]]] = {
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register every action once, in async_setup."""
     for name, handler in HANDLERS.items():
-
-        async def _handle(
-            call: ServiceCall,
-            handler: Callable[[HomeAssistant, ServiceCall], Awaitable[None]] = handler,
-        ) -> None:
-            await handler(hass, call)
-
-        hass.services.async_register(DOMAIN, name, _handle, schema=SCHEMAS[name])
+        hass.services.async_register(
+            DOMAIN, name, partial(handler, hass), schema=SCHEMAS[name]
+        )
