@@ -11,15 +11,15 @@ from .const import DOMAIN
 ISSUE_NO_PUBLIC_URL = "no_public_url"
 
 
-class NoPublicUrlError(Exception):
-    """Home Assistant has no URL that Twilio could reach."""
+def async_check_public_url(
+    hass: HomeAssistant, entry_id: str, *, require_https: bool
+) -> str | None:
+    """HA's external URL (or Nabu Casa remote URL) without a trailing slash, or None.
 
-
-def public_base_url(hass: HomeAssistant, *, require_https: bool) -> str:
-    """HA's external URL (or Nabu Casa remote URL), without a trailing slash.
-
-    Real Twilio requires https (and wss for streams); the simulator does not.
+    Creates or clears the repair issue to match. Real Twilio requires https (and
+    wss for streams); the simulator does not.
     """
+    issue_id = f"{ISSUE_NO_PUBLIC_URL}_{entry_id}"
     try:
         url = get_url(
             hass,
@@ -28,19 +28,7 @@ def public_base_url(hass: HomeAssistant, *, require_https: bool) -> str:
             require_ssl=require_https,
             prefer_external=True,
         )
-    except NoURLAvailableError as err:
-        raise NoPublicUrlError from err
-    return url.rstrip("/")
-
-
-def async_check_public_url(
-    hass: HomeAssistant, entry_id: str, *, require_https: bool
-) -> str | None:
-    """The public base URL, or None; creates or clears the repair issue to match."""
-    issue_id = f"{ISSUE_NO_PUBLIC_URL}_{entry_id}"
-    try:
-        url = public_base_url(hass, require_https=require_https)
-    except NoPublicUrlError:
+    except NoURLAvailableError:
         ir.async_create_issue(
             hass,
             DOMAIN,
@@ -52,4 +40,4 @@ def async_check_public_url(
         )
         return None
     ir.async_delete_issue(hass, DOMAIN, issue_id)
-    return url
+    return url.rstrip("/")
