@@ -6,7 +6,13 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from homeassistant.const import STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.core import (
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    callback,
+    split_entity_id,
+)
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 
@@ -23,7 +29,7 @@ def is_proof(entity_id: str, old: str | None, new: str | None) -> bool:
     """Whether a state change counts as the sleeper being up."""
     if new in (None, STATE_UNAVAILABLE, STATE_UNKNOWN):
         return False
-    if entity_id.split(".", maxsplit=1)[0] in _OCCURRENCE_DOMAINS:
+    if split_entity_id(entity_id)[0] in _OCCURRENCE_DOMAINS:
         # Coming back from unavailable after a restart is not a new press.
         return old not in (None, STATE_UNAVAILABLE) and new != old
     return new == STATE_ON and old != STATE_ON
@@ -37,7 +43,6 @@ class ProofTracker:
         self._hass = hass
         self._sleeper = sleeper
         self.last_proof: datetime | None = None
-        self.on_proof: Callable[[], None] | None = None
 
     @callback
     def async_start(self) -> Callable[[], None]:
@@ -62,8 +67,6 @@ class ProofTracker:
     def confirm(self) -> None:
         """Record proof now (an entity fired, or the confirm_awake action)."""
         self.last_proof = dt_util.utcnow()
-        if self.on_proof is not None:
-            self.on_proof()
 
     def state(self, call_started: datetime) -> ProofState:
         """What the coach may assume for a call that started at `call_started`."""
