@@ -179,13 +179,11 @@ class TwilioRestClient:
 
         A Twilio number of the account or a verified caller ID both work as From.
         """
-        for path in ("/IncomingPhoneNumbers.json", "/OutgoingCallerIds.json"):
+        for path, key in (
+            ("/IncomingPhoneNumbers.json", "incoming_phone_numbers"),
+            ("/OutgoingCallerIds.json", "outgoing_caller_ids"),
+        ):
             body = await self._request("GET", path, params={"PhoneNumber": number})
-            key = (
-                "incoming_phone_numbers"
-                if "Incoming" in path
-                else "outgoing_caller_ids"
-            )
             if any(item.get("phone_number") == number for item in body.get(key, [])):
                 return True
         return False
