@@ -204,6 +204,11 @@ def _title(from_number: str) -> str:
     return f"Wake-up Coach {mask_phone(from_number)}"
 
 
+def _unique_id(data: Mapping[str, Any]) -> str:
+    """One entry per Twilio account and caller-ID number."""
+    return f"{data[CONF_ACCOUNT_SID]}_{data[CONF_FROM_NUMBER]}"
+
+
 class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
     """Set up the Twilio and OpenAI accounts."""
 
@@ -233,9 +238,7 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
             data = _flatten(user_input)
             data[CONF_ACCOUNT_SID] = data[CONF_ACCOUNT_SID].strip()
             if not (errors := await async_validate_account(self.hass, data)):
-                await self.async_set_unique_id(
-                    f"{data[CONF_ACCOUNT_SID]}_{data[CONF_FROM_NUMBER]}"
-                )
+                await self.async_set_unique_id(_unique_id(data))
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
                     title=_title(data[CONF_FROM_NUMBER]), data=data
@@ -286,7 +289,7 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
             changes = {k: v for k, v in _flatten(user_input).items() if v}
             data = {**entry.data, **changes}
             if not (errors := await async_validate_account(self.hass, data)):
-                unique_id = f"{data[CONF_ACCOUNT_SID]}_{data[CONF_FROM_NUMBER]}"
+                unique_id = _unique_id(data)
                 if any(
                     other.unique_id == unique_id
                     for other in self._async_current_entries(include_ignore=False)
