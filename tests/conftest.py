@@ -149,6 +149,12 @@ class Live:
         """The sleeper Alice."""
         return self.entry.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]
 
+    async def wait_dialing(self, timeout: float = 20) -> None:
+        """Until the sleeper's call is in progress in Home Assistant."""
+        async with asyncio.timeout(timeout):
+            while not self.sleeper.call_in_progress:
+                await asyncio.sleep(0.01)
+
     async def wait_idle(self, timeout: float = 20) -> None:
         """Until the sleeper's call has ended in Home Assistant."""
         async with asyncio.timeout(timeout):

@@ -50,6 +50,23 @@ async def run_call(live: Live, script: str) -> tuple[CallRecord, list[str]]:
     return record, [event.data["type"] for event in events]
 
 
+async def dial_slowly(
+    live: Live, script: str
+) -> tuple[asyncio.Task[None], asyncio.Future[CallRecord]]:
+    """Start a call that Twilio takes half a second to accept; return once it is dialling.
+
+    The action's task, and the call the simulated network will place.
+    """
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS[script]
+    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
+    placed = live.simulator.network.expect_call()
+    task = live.hass.async_create_task(
+        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
+    )
+    await live.wait_dialing()
+    return task, placed
+
+
 def last_result(hass: HomeAssistant) -> str:
     state = hass.states.get("sensor.alice_last_call_result")
     assert state is not None
@@ -319,15 +336,8 @@ async def test_cancelled_while_dialing_still_calls(live: Live) -> None:
     Twilio may already hold the request: cancelling it would leave the phone
     ringing into a call that nobody follows.
     """
-    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
-    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
-    placed = live.simulator.network.expect_call()
     events = async_capture_events(live.hass, EVENT_CALL)
-    task = live.hass.async_create_task(
-        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
-    )
-    while not live.sleeper.call_in_progress:
-        await asyncio.sleep(0.01)
+    task, placed = await dial_slowly(live, "wakes_quickly")
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -342,14 +352,7 @@ async def test_cancelled_while_dialing_still_calls(live: Live) -> None:
 
 async def test_hang_up_while_dialing(live: Live) -> None:
     """Hang up before Twilio has named the call: it is hung up once it has."""
-    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["never_answers"]
-    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
-    placed = live.simulator.network.expect_call()
-    task = live.hass.async_create_task(
-        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
-    )
-    while not live.sleeper.call_in_progress:
-        await asyncio.sleep(0.01)
+    task, placed = await dial_slowly(live, "never_answers")
     await live.hass.services.async_call(DOMAIN, SERVICE_HANG_UP, {}, blocking=True)
     await task
     record = await placed
@@ -390,8 +393,7 @@ async def test_failure_after_the_action_was_cancelled_is_logged(
     task = live.hass.async_create_task(
         live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     )
-    while not live.sleeper.call_in_progress:
-        await asyncio.sleep(0.01)
+    await live.wait_dialing()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -404,14 +406,7 @@ async def test_failure_after_the_action_was_cancelled_is_logged(
 
 async def test_unload_while_dialing_hangs_up(live: Live) -> None:
     """If the entry unloads while Twilio takes the call, the call is hung up, not orphaned."""
-    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
-    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
-    placed = live.simulator.network.expect_call()
-    task = live.hass.async_create_task(
-        live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
-    )
-    while not live.sleeper.call_in_progress:
-        await asyncio.sleep(0.01)
+    task, placed = await dial_slowly(live, "silent")
     assert await live.hass.config_entries.async_unload(live.entry.entry_id)
     with pytest.raises(HomeAssistantError) as err:
         await task
