@@ -186,14 +186,6 @@ async def test_stop_when_call_ends(sim: Simulator, app: FakeIntegration) -> None
     """The stream ends with stop when the call ends under it (a sleeper hang-up)."""
     got_stop = asyncio.Event()
 
-    async def wait_for_stop(ws: web.WebSocketResponse, server: StreamServer) -> None:
-        while not server.events("stop"):
-            await asyncio.sleep(0.005)
-        got_stop.set()
-
-    server = await setup(sim, app, wait_for_stop)
-    sim.network.scripts[SLEEPER] = SCRIPTS["hangs_up"]
-
     async def coach(ws: web.WebSocketResponse, s: StreamServer) -> None:
         # Prompt every 6 s until the stream stops: the sleeper answers a prompt, then
         # hangs up on the next one, whenever that comes.
@@ -209,7 +201,8 @@ async def test_stop_when_call_ends(sim: Simulator, app: FakeIntegration) -> None
             await asyncio.sleep(sim.clock.real(6))
         got_stop.set()
 
-    server.behaviour = coach
+    server = await setup(sim, app, coach)
+    sim.network.scripts[SLEEPER] = SCRIPTS["hangs_up"]
     record = await place(sim, app)
     await asyncio.wait_for(got_stop.wait(), 5)
     assert server.events("stop")[0]["stop"]["callSid"] == record.sid
