@@ -185,7 +185,6 @@ async def test_realtime_mode_not_available_yet(hass: HomeAssistant) -> None:
     assert err.value.translation_placeholders == {"feature": "realtime mode"}
 
 
-@pytest.mark.usefixtures("init_integration")
 async def test_confirm_awake(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
