@@ -81,15 +81,20 @@ find_python314() {
     return 1
 }
 
-# "native" or "chroot": how the latest environment runs on this machine.
-latest_kind() {
-    if [ "${WAKEUP_FORCE_CHROOT:-0}" != 1 ] && find_python314 >/dev/null; then
-        echo native
-    elif [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
-        echo chroot
-    else
-        die "no Python >= 3.14.2 found. Install python3.14 (or set WAKEUP_PYTHON314), or run as root on Debian so that scripts/setup can build a Debian sid root filesystem."
+# latest_kind_is native|chroot: how the latest environment runs on this machine.
+# Probed once per shell, and not in a subshell, so that `die` stops the script.
+LATEST_KIND=""
+latest_kind_is() {
+    if [ -z "$LATEST_KIND" ]; then
+        if [ "${WAKEUP_FORCE_CHROOT:-0}" != 1 ] && find_python314 >/dev/null; then
+            LATEST_KIND=native
+        elif [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ]; then
+            LATEST_KIND=chroot
+        else
+            die "no Python >= 3.14.2 found. Install python3.14 (or set WAKEUP_PYTHON314), or run as root on Debian so that scripts/setup can build a Debian sid root filesystem."
+        fi
     fi
+    [ "$LATEST_KIND" = "$1" ]
 }
 
 # --- the sid root filesystem -------------------------------------------------------
@@ -161,7 +166,7 @@ PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_POR
 # enter_env ENV: make the environment usable by background jobs too (mount the root
 # filesystem now, in this shell, and unmount it when this script exits).
 enter_env() {
-    if uses_py314 "$1" && [ "$(latest_kind)" = chroot ] && [ -z "${ROOTFS_LOCK_FD:-}" ]; then
+    if uses_py314 "$1" && latest_kind_is chroot && [ -z "${ROOTFS_LOCK_FD:-}" ]; then
         _mount_rootfs
         on_exit _unmount_rootfs
     fi
@@ -171,7 +176,7 @@ enter_env() {
 in_env() {
     local env=$1; shift
     local venv; venv=$(venv_dir "$env")
-    if uses_py314 "$env" && [ "$(latest_kind)" = chroot ]; then
+    if uses_py314 "$env" && latest_kind_is chroot; then
         local -a vars=(PATH="$venv/bin:/usr/local/bin:/usr/bin:/bin" HOME=/root LANG=C.UTF-8
                        SSL_CERT_FILE=/etc/ssl/certs/host-ca.crt PIP_CERT=/etc/ssl/certs/host-ca.crt
                        REQUESTS_CA_BUNDLE=/etc/ssl/certs/host-ca.crt PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -211,7 +216,7 @@ ensure_venv() {
     [ -f "$(requirements_file "$env")" ] || die "unknown environment $env"
     if ! uses_py314 "$env"; then
         python=$(find_python313) || die "no Python 3.13 found (tried python3.13 and pyenv's 3.13.*); set WAKEUP_PYTHON313"
-    elif [ "$(latest_kind)" = native ]; then
+    elif latest_kind_is native; then
         python=$(find_python314)
     else
         ensure_rootfs
