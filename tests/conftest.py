@@ -48,6 +48,8 @@ from simulator.server import Simulator
 SLEEPER_NUMBER = "+15550100111"
 SLEEPER_SUBENTRY_ID = "01JSLEEPERALICE0000000000"
 ENTRY_ID = "01JENTRY00000000000000000"
+# Nothing listens on port 9 (discard): a service that cannot be reached.
+CLOSED_PORT_URL = "http://127.0.0.1:9"
 
 
 @pytest.fixture(autouse=True)

@@ -43,29 +43,21 @@ from simulator.accounts import (
 )
 from simulator.server import Simulator
 
-from .conftest import SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID
-
-CLOSED_PORT_URL = "http://127.0.0.1:9"
+from .conftest import CLOSED_PORT_URL, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID
 
 
-def user_input(simulator: Simulator, **changes: Any) -> dict[str, Any]:
-    """What a user types in the first step, with `changes` applied."""
-    values: dict[str, Any] = {
-        CONF_ACCOUNT_SID: DEFAULT_ACCOUNT_SID,
-        CONF_AUTH_TOKEN: DEFAULT_AUTH_TOKEN,
-        CONF_FROM_NUMBER: DEFAULT_FROM_NUMBER,
-        CONF_OPENAI_API_KEY: DEFAULT_OPENAI_KEY,
-        CONF_OPENAI_BASE_URL: simulator.openai_base_url,
-        CONF_TWILIO_BASE_URL: simulator.twilio_base_url,
-    }
-    values.update(changes)
+def user_input(account_data: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """What a user types in the first step for the simulator's account, with `changes` applied."""
+    values = {**account_data, **changes}
     advanced = {
         key: values.pop(key) for key in (CONF_OPENAI_BASE_URL, CONF_TWILIO_BASE_URL)
     }
     return {**values, CONF_ADVANCED: advanced}
 
 
-async def test_user_creates_entry(hass: HomeAssistant, simulator: Simulator) -> None:
+async def test_user_creates_entry(
+    hass: HomeAssistant, simulator: Simulator, account_data: dict[str, Any]
+) -> None:
     """Valid accounts create an entry with flat data, after live checks of both services."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -75,7 +67,7 @@ async def test_user_creates_entry(hass: HomeAssistant, simulator: Simulator) -> 
 
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        user_input(simulator, **{CONF_FROM_NUMBER: "+1 (555) 010-0100"}),
+        user_input(account_data, **{CONF_FROM_NUMBER: "+1 (555) 010-0100"}),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Wake-up Coach +•••••••••00"
@@ -95,7 +87,7 @@ async def test_user_creates_entry(hass: HomeAssistant, simulator: Simulator) -> 
 
 
 async def test_user_accepts_verified_caller_id(
-    hass: HomeAssistant, simulator: Simulator
+    hass: HomeAssistant, simulator: Simulator, account_data: dict[str, Any]
 ) -> None:
     """A verified caller ID is as good as a Twilio number."""
     simulator.world.twilio_accounts[0].verified_caller_ids.append("+15550100222")
@@ -103,7 +95,8 @@ async def test_user_accepts_verified_caller_id(
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator, **{CONF_FROM_NUMBER: "+15550100222"})
+        result["flow_id"],
+        user_input(account_data, **{CONF_FROM_NUMBER: "+15550100222"}),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert simulator.recorder.requests_to("twilio", "OutgoingCallerIds.json")
@@ -138,6 +131,7 @@ async def test_user_accepts_verified_caller_id(
 async def test_user_errors_then_recovers(
     hass: HomeAssistant,
     simulator: Simulator,
+    account_data: dict[str, Any],
     changes: dict[str, Any],
     errors: dict[str, str],
 ) -> None:
@@ -146,13 +140,13 @@ async def test_user_errors_then_recovers(
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator, **changes)
+        result["flow_id"], user_input(account_data, **changes)
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == errors
 
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], user_input(account_data)
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
@@ -167,7 +161,9 @@ async def test_user_errors_then_recovers(
 )
 async def test_user_server_errors(
     hass: HomeAssistant,
+    *,
     simulator: Simulator,
+    account_data: dict[str, Any],
     service: str,
     match: str,
     errors: dict[str, str],
@@ -178,13 +174,16 @@ async def test_user_server_errors(
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], user_input(account_data)
     )
     assert result["errors"] == errors
 
 
 async def test_user_duplicate_aborts(
-    hass: HomeAssistant, simulator: Simulator, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    simulator: Simulator,
+    account_data: dict[str, Any],
+    mock_config_entry: MockConfigEntry,
 ) -> None:
     """The same account and number cannot be added twice."""
     mock_config_entry.add_to_hass(hass)
@@ -192,7 +191,7 @@ async def test_user_duplicate_aborts(
         DOMAIN, context={"source": SOURCE_USER}
     )
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"], user_input(simulator)
+        result["flow_id"], user_input(account_data)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"

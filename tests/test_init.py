@@ -26,9 +26,7 @@ from custom_components.wakeup_coach.const import (
 from simulator.server import Simulator
 from simulator.sleepers import SCRIPTS
 
-from .conftest import SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live
-
-CLOSED_PORT_URL = "http://127.0.0.1:9"
+from .conftest import CLOSED_PORT_URL, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live
 
 
 async def test_setup_and_unload_leave_nothing_behind(
