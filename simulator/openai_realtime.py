@@ -13,7 +13,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 import json
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 import numpy as np
@@ -102,7 +102,6 @@ class AssistantItem:
     item_id: str
     text: str
     audio_ms: int = 0
-    truncated_at_ms: int | None = None
 
 
 @dataclass
@@ -111,7 +110,6 @@ class RealtimeSession:
 
     sim: Simulator
     ws: web.WebSocketResponse
-    model: str
     session: dict[str, Any]
     conversation: list[tuple[str, str]] = field(default_factory=list)
     items: dict[str, AssistantItem] = field(default_factory=dict)
@@ -126,8 +124,7 @@ class RealtimeSession:
     audio_ms: int = 0
     speech_item: str | None = None
     idle_task: asyncio.Task[None] | None = None
-    events_received: list[str] = field(default_factory=list)
-    tool_calls: list[tuple[str, str]] = field(default_factory=list)
+    format_mismatch_noted: bool = False
 
     # --- sending --------------------------------------------------------------------
 
@@ -135,7 +132,32 @@ class RealtimeSession:
         """Send a server event."""
         event.setdefault("event_id", _id("event"))
         if not self.ws.closed:
-            await self.ws.send_str(json.dumps(event))
+            await self.ws.send_json(event)
+
+    async def _output_item(
+        self, stage: Literal["added", "done"], response_id: str, item: dict[str, Any]
+    ) -> None:
+        """response.output_item.added or .done."""
+        await self.send(
+            {
+                "type": f"response.output_item.{stage}",
+                "response_id": response_id,
+                "output_index": 0,
+                "item": item,
+            }
+        )
+
+    async def _conversation_item(
+        self, stage: Literal["added", "done"], item: dict[str, Any]
+    ) -> None:
+        """conversation.item.added or .done."""
+        await self.send(
+            {
+                "type": f"conversation.item.{stage}",
+                "item": item,
+                "previous_item_id": None,
+            }
+        )
 
     async def error(
         self,
@@ -184,7 +206,6 @@ class RealtimeSession:
             await self.error("Invalid JSON", "invalid_json")
             return
         kind = event.get("type") if isinstance(event, dict) else None
-        self.events_received.append(str(kind))
         event_id = event.get("event_id") if isinstance(event, dict) else None
         match kind:
             case "session.update":
@@ -240,8 +261,12 @@ class RealtimeSession:
                 "audio",
             )
             return
-        if self._input["format"].get("type") != "audio/pcmu":
+        if (
+            self._input["format"].get("type") != "audio/pcmu"
+            and not self.format_mismatch_noted
+        ):
             # A real server would hear noise; the simulator notes the mismatch once.
+            self.format_mismatch_noted = True
             self.sim.recorder.event(
                 "realtime_input_format_mismatch", format=self._input["format"]
             )
@@ -314,12 +339,8 @@ class RealtimeSession:
         self.speech_item = None
         item = {"id": item_id, "type": "message", "role": "user", "status": "completed",
                 "content": [{"type": "input_audio", "transcript": None}]}  # fmt: skip
-        await self.send(
-            {"type": "conversation.item.added", "item": item, "previous_item_id": None}
-        )
-        await self.send(
-            {"type": "conversation.item.done", "item": item, "previous_item_id": None}
-        )
+        await self._conversation_item("added", item)
+        await self._conversation_item("done", item)
         transcript = self.sim.speech.transcribe(user_audio) or ""
         self.conversation.append(("user", transcript))
         if self._input.get("transcription"):
@@ -351,12 +372,8 @@ class RealtimeSession:
                 if isinstance(part, dict)
             )
             self.conversation.append((str(item.get("role", "user")), text))
-        await self.send(
-            {"type": "conversation.item.added", "item": item, "previous_item_id": None}
-        )
-        await self.send(
-            {"type": "conversation.item.done", "item": item, "previous_item_id": None}
-        )
+        await self._conversation_item("added", item)
+        await self._conversation_item("done", item)
 
     async def _truncate(self, event: dict[str, Any], event_id: str | None) -> None:
         item = self.items.get(str(event.get("item_id")))
@@ -381,7 +398,6 @@ class RealtimeSession:
                 "audio_end_ms",
             )
             return
-        item.truncated_at_ms = end_ms
         self.sim.recorder.event(
             "realtime_truncated",
             item_id=item.item_id,
@@ -492,7 +508,6 @@ class RealtimeSession:
     async def _tool_call(self, response_id: str, answer: coach_brain.Reply) -> None:
         item_id, call_id = _id("item"), _id("call")
         assert answer.tool is not None  # noqa: S101
-        self.tool_calls.append((answer.tool, answer.arguments))
         self.sim.recorder.event(
             "realtime_tool_call", name=answer.tool, arguments=answer.arguments
         )
@@ -504,14 +519,7 @@ class RealtimeSession:
             "call_id": call_id,
             "arguments": "",
         }
-        await self.send(
-            {
-                "type": "response.output_item.added",
-                "response_id": response_id,
-                "output_index": 0,
-                "item": item,
-            }
-        )
+        await self._output_item("added", response_id, item)
         await self.send(
             {
                 "type": "response.function_call_arguments.delta",
@@ -534,14 +542,7 @@ class RealtimeSession:
             }
         )
         item = item | {"status": "completed", "arguments": answer.arguments}
-        await self.send(
-            {
-                "type": "response.output_item.done",
-                "response_id": response_id,
-                "output_index": 0,
-                "item": item,
-            }
-        )
+        await self._output_item("done", response_id, item)
 
     async def _speak(self, response_id: str, text: str) -> None:
         item_id = _id("item")
@@ -563,21 +564,8 @@ class RealtimeSession:
             "output_index": 0,
             "content_index": 0,
         }
-        await self.send(
-            {
-                "type": "response.output_item.added",
-                "response_id": response_id,
-                "output_index": 0,
-                "item": message,
-            }
-        )
-        await self.send(
-            {
-                "type": "conversation.item.added",
-                "item": message,
-                "previous_item_id": None,
-            }
-        )
+        await self._output_item("added", response_id, message)
+        await self._conversation_item("added", message)
         await self.send(
             {
                 "type": "response.content_part.added",
@@ -630,17 +618,8 @@ class RealtimeSession:
             "status": "completed",
             "content": [{"type": "output_audio", "transcript": text}],
         }
-        await self.send(
-            {
-                "type": "response.output_item.done",
-                "response_id": response_id,
-                "output_index": 0,
-                "item": done,
-            }
-        )
-        await self.send(
-            {"type": "conversation.item.done", "item": done, "previous_item_id": None}
-        )
+        await self._output_item("done", response_id, done)
+        await self._conversation_item("done", done)
 
     def _output(self, chunk: bytes) -> bytes:
         """Audio in the session's output format: μ-law as is, else 24 kHz PCM."""
@@ -712,7 +691,7 @@ class RealtimeService:
             return model_not_found(model)
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        session = RealtimeSession(self.sim, ws, model, default_session(model))
+        session = RealtimeSession(self.sim, ws, default_session(model))
         self.sessions.append(session)
         self.sim.recorder.event("realtime_connected", model=model)
         try:
@@ -724,6 +703,7 @@ class RealtimeService:
                 if message.type.name == "TEXT":
                     await session.handle(message.data)
         finally:
+            self.sessions.remove(session)
             await session.close()
             self.sim.recorder.event("realtime_closed", model=model)
         return ws
