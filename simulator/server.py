@@ -123,6 +123,12 @@ class Simulator:
             and request.content_type == "application/x-www-form-urlencoded"
         ):
             data = twilio_rest.form_dict(await request.post())
+
+        def record(status: int) -> None:
+            self.recorder.request(
+                RecordedRequest(service, request.method, request.path, status, data)
+            )
+
         if fault := self.faults.take(service, request.method, request.path):
             if fault.delay:
                 await asyncio.sleep(fault.delay)
@@ -130,35 +136,29 @@ class Simulator:
                 assert request.transport is not None  # noqa: S101
                 request.transport.close()
                 raise web.HTTPInternalServerError
-            if fault.status is None:
-                return await handler(request)
-            if fault.after_handler:
-                await handler(request)
-            self.recorder.request(
-                RecordedRequest(
-                    service, request.method, request.path, fault.status, data
+            if fault.status is not None:
+                if fault.after_handler:
+                    await handler(request)
+                record(fault.status)
+                if service == "openai":
+                    return openai_api.openai_error(
+                        fault.status,
+                        "Simulated failure.",
+                        "server_error"
+                        if fault.status >= 500
+                        else "rate_limit_exceeded",
+                        None,
+                    )
+                return twilio_rest.twilio_error(
+                    fault.status, 20500, "Simulated failure."
                 )
-            )
-            if service == "openai":
-                return openai_api.openai_error(
-                    fault.status,
-                    "Simulated failure.",
-                    "server_error" if fault.status >= 500 else "rate_limit_exceeded",
-                    None,
-                )
-            return twilio_rest.twilio_error(fault.status, 20500, "Simulated failure.")
+        # No fault, or a delay-only one (status None): answer normally, after the delay.
         try:
             response = await handler(request)
         except web.HTTPException as err:
-            self.recorder.request(
-                RecordedRequest(service, request.method, request.path, err.status, data)
-            )
+            record(err.status)
             raise
-        self.recorder.request(
-            RecordedRequest(
-                service, request.method, request.path, response.status, data
-            )
-        )
+        record(response.status)
         return response
 
     def build_app(self) -> web.Application:
