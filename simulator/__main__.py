@@ -15,7 +15,7 @@ import signal
 
 from .phone_network import CallRecord
 from .server import Simulator
-from .sleepers import SCRIPTS
+from .sleepers import DEFAULT_SCRIPT, SCRIPTS
 
 LOGGER = logging.getLogger("simulator")
 
@@ -30,7 +30,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--script",
-        default="wakes_quickly",
+        default=DEFAULT_SCRIPT,
         choices=sorted(SCRIPTS),
         help="default sleeper",
     )

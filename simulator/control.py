@@ -60,7 +60,7 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                 f"<tr><td>{record.sid[:10]}…</td><td>{html.escape(record.script.name)}</td>"
                 f"<td>{html.escape(status)}</td><td>{lines}</td></tr>"
             )
-        default = sim.network.script_for("").name
+        default = sim.network.default_script.name
         scripts = ", ".join(html.escape(name) for name in SCRIPTS)
         return web.Response(
             text=PAGE.format(default=default, scripts=scripts, rows="".join(rows)),
@@ -78,7 +78,7 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                 "scripts": {
                     name: script.description for name, script in SCRIPTS.items()
                 },
-                "default": sim.network.script_for("").name,
+                "default": sim.network.default_script.name,
                 "numbers": {
                     number: script.name
                     for number, script in sim.network.scripts.items()

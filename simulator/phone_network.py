@@ -11,12 +11,12 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 import secrets
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import aiohttp
 from twilio.request_validator import RequestValidator
 
-from . import twiml
+from . import twilio_rest, twiml
 from .sleepers import (
     DEFAULT_SCRIPT,
     SCRIPTS,
@@ -162,7 +162,7 @@ class SimulatedCall:
         request_url = url
         data: dict[str, str] | None = params
         if method == "GET":
-            query = "&".join(f"{k}={v}" for k, v in params.items())
+            query = urlencode(params)
             request_url = f"{url}{'&' if '?' in url else '?'}{query}"
             data = None
             signature = self.signature(request_url, {})
@@ -472,23 +472,22 @@ class PhoneNetwork:
         self.sim = sim
         self.calls: dict[str, SimulatedCall] = {}
         self.scripts: dict[str, SleeperScript] = {}
-        self.default_script: SleeperScript | None = None
+        self.default_script: SleeperScript = SCRIPTS[DEFAULT_SCRIPT]
         # Set by shutdown: a Calls.json request still in flight then must not start a call
         # that nothing would ever cancel.
         self.closed = False
 
     def script_for(self, number: str) -> SleeperScript:
         """The script that answers `number`."""
-        return (
-            self.scripts.get(number) or self.default_script or SCRIPTS[DEFAULT_SCRIPT]
-        )
+        return self.scripts.get(number, self.default_script)
 
     def place(self, account: TwilioAccountState, form: dict[str, Any]) -> CallRecord:
         """Create and start a call from a validated Calls.json form."""
-        events = form.get("StatusCallbackEvent") or []
-        if isinstance(events, str):
-            events = [events]
-        events = {part for event in events for part in str(event).split()}
+        events = {
+            part
+            for event in twilio_rest.status_callback_events(form)
+            for part in event.split()
+        }
         record = CallRecord(
             sid="CA" + secrets.token_hex(16),
             account_sid=account.sid,

@@ -86,6 +86,12 @@ def form_dict(form: Any) -> dict[str, Any]:
     }
 
 
+def status_callback_events(form: dict[str, Any]) -> list[str]:
+    """StatusCallbackEvent, posted once (a string) or repeated (a list), as a list."""
+    events = form.get("StatusCallbackEvent") or []
+    return [events] if isinstance(events, str) else [str(event) for event in events]
+
+
 def validate_call_form(
     account: TwilioAccountState, form: dict[str, Any]
 ) -> web.Response | None:
@@ -108,10 +114,8 @@ def validate_call_form(
         return twilio_error(400, 21205, "Url parameter is required.")
     if url and not str(url).startswith(("http://", "https://")):
         return twilio_error(400, 21205, f"Url is not a valid URL: {url}")
-    events = form.get("StatusCallbackEvent") or []
-    events = [events] if isinstance(events, str) else events
-    for event in events:
-        if set(str(event).split()) - STATUS_EVENTS:
+    for event in status_callback_events(form):
+        if set(event.split()) - STATUS_EVENTS:
             return twilio_error(400, 21626, f"Invalid StatusCallbackEvent: {event}")
     for key in ("Timeout", "TimeLimit"):
         if key in form:
