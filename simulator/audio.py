@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import shutil
 import subprocess
 from typing import Any
@@ -183,7 +184,8 @@ class SpeechRegistry:
 
     def register(self, text: str, audio: bytes) -> None:
         """Remember the first few speech frames of an utterance."""
-        for frame in [f for f in frames(audio) if is_speech(f)][:3]:
+        speech = (frame for frame in frames(audio) if is_speech(frame))
+        for frame in itertools.islice(speech, 3):
             self._by_frame.setdefault(frame, text)
 
     def transcribe(self, audio: bytes) -> str | None:

@@ -55,7 +55,6 @@ class MediaStreamSession:
         self.ws: aiohttp.ClientWebSocketResponse | None = None
         self._sequence = 0
         self._chunk = 0
-        self._started_at = 0.0
         self._mouth = bytearray()  # what the sleeper is about to say
         self._playback: deque[bytes | _Mark] = (
             deque()
@@ -81,7 +80,7 @@ class MediaStreamSession:
     async def _send(self, message: dict[str, Any]) -> None:
         assert self.ws is not None  # noqa: S101
         if not self.ws.closed:
-            await self.ws.send_str(json.dumps(message))
+            await self.ws.send_json(message)
 
     def _next_sequence(self) -> str:
         self._sequence += 1
@@ -305,7 +304,6 @@ class MediaStreamSession:
                 {"event": "connected", "protocol": "Call", "version": "1.0.0"}
             )
             await self._send(self._start_message())
-            self._started_at = self.sim.clock.now()
             loops = [
                 asyncio.create_task(self._reader()),
                 asyncio.create_task(self._clock_loop()),
