@@ -6,6 +6,7 @@ nothing: no request to Twilio or OpenAI, no transcript line, no state change.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from custom_components.wakeup_coach.call_manager import ActiveCall
+from custom_components.wakeup_coach.call_session import CallState
 from custom_components.wakeup_coach.const import DOMAIN, SERVICE_CALL
 from custom_components.wakeup_coach.views import MAX_BODY_BYTES
 from simulator.accounts import DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN
@@ -111,6 +113,11 @@ async def ringing(live: Live) -> RingingCall:
     await hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     record = await waiting
     active = next(iter(live.entry.runtime_data.calls.active_calls.values()))
+    # Its initiated and ringing callbacks come in the background: let them land
+    # before a test compares footprints (nothing more comes until an answer).
+    async with asyncio.timeout(10):
+        while active.session.state is not CallState.RINGING:
+            await asyncio.sleep(0.01)
     return RingingCall(live, record, active)
 
 
