@@ -145,12 +145,12 @@ async def test_settings_saved_after_delay(
 ) -> None:
     """Without a reload, the change is written about a second later."""
     sleeper = init_integration.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]
-    sleeper.update_settings(alarm_enabled=False)
+    sleeper.update_settings(alarm_enabled=True)
     key = f"{DOMAIN}.{init_integration.entry_id}"
     assert key not in hass_storage
     async_fire_time_changed(hass, dt_util.utcnow() + dt_util.dt.timedelta(seconds=2))
     await hass.async_block_till_done()
-    assert hass_storage[key]["data"][SLEEPER_SUBENTRY_ID]["alarm_enabled"] is False
+    assert hass_storage[key]["data"][SLEEPER_SUBENTRY_ID]["alarm_enabled"] is True
 
 
 @pytest.mark.parametrize("change", ["options", "openai_key"])

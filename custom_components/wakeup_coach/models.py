@@ -85,8 +85,9 @@ class SleeperSettings:
     """What a sleeper changes from the dashboard; persisted across restarts."""
 
     alarm_time: time = DEFAULT_ALARM_TIME
-    alarm_enabled: bool = True
-    realtime_allowed: bool = True
+    # Nothing that rings a phone or costs more starts before the user chose it.
+    alarm_enabled: bool = False
+    realtime_allowed: bool = False
     realtime_probability: float = DEFAULT_REALTIME_PROBABILITY
     last_call_result: CallResult | None = None
 

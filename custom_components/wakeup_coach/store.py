@@ -11,11 +11,51 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.storage import Store
 
-from .const import DOMAIN
+from .const import DOMAIN, LOGGER
 from .models import SleeperSettings
 
-STORAGE_VERSION = 1
+# 2: the alarm and realtime mode are off until the user turns them on.
+STORAGE_VERSION = 2
 SAVE_DELAY = 1.0
+# What version 1 gave every sleeper. Those controls did nothing then, so a stored
+# value equal to its old default was never a choice, and must not become one now
+# that the alarm rings by itself and realtime calls cost more.
+_V1_DEFAULTS: dict[str, Any] = {
+    "alarm_enabled": True,
+    "realtime_allowed": True,
+}
+
+type StoredSettings = dict[str, dict[str, Any]]
+
+
+def migrate_v1(data: StoredSettings) -> StoredSettings:
+    """Version 1 settings with untouched defaults switched to the safe defaults."""
+    safe = SleeperSettings()
+    migrated: StoredSettings = {}
+    for subentry_id, stored in data.items():
+        if not isinstance(stored, dict):
+            continue
+        stored = dict(stored)
+        for key, old_default in _V1_DEFAULTS.items():
+            if stored.get(key) is old_default:
+                stored[key] = getattr(safe, key)
+                LOGGER.info(
+                    "Sleeper %s: %s is off until you turn it on (it used to default to on)",
+                    subentry_id[-6:],
+                    key,
+                )
+        migrated[subentry_id] = stored
+    return migrated
+
+
+class _VersionedStore(Store[StoredSettings]):
+    async def _async_migrate_func(
+        self, old_major_version: int, old_minor_version: int, old_data: Any
+    ) -> StoredSettings:
+        data: StoredSettings = old_data if isinstance(old_data, dict) else {}
+        if old_major_version < 2:  # noqa: PLR2004 - the version that changed the defaults
+            data = migrate_v1(data)
+        return data
 
 
 class SettingsStore:
@@ -23,9 +63,7 @@ class SettingsStore:
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         """Prepare the store file for one config entry."""
-        self._store: Store[dict[str, dict[str, Any]]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}"
-        )
+        self._store = _VersionedStore(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
         self._settings: dict[str, SleeperSettings] = {}
         self._dirty = False
 
@@ -49,7 +87,7 @@ class SettingsStore:
         if self._dirty:
             await self._store.async_save(self._data())
 
-    def _data(self) -> dict[str, dict[str, Any]]:
+    def _data(self) -> StoredSettings:
         self._dirty = False
         return {key: value.as_dict() for key, value in self._settings.items()}
 
