@@ -99,14 +99,26 @@ latest_kind_is() {
 
 # --- the sid root filesystem -------------------------------------------------------
 
-rootfs_mounts() { findmnt -R -n -o TARGET --list "$ROOTFS" 2>/dev/null | grep -v -x "$ROOTFS" || true; }
+# mounts_under DIR: every mount point at or below DIR, one a line, read from the mount
+# table itself: `findmnt -R DIR` prints nothing when DIR is not a mount point, however
+# much is mounted below it. The table escapes tab, space and backslash as \011, \040
+# and \134 (decoded here; a newline stays \012).
+mounts_under() {
+    local dir; dir=$(realpath -m "$1")
+    awk '{print $5}' /proc/self/mountinfo \
+        | sed 's/\\011/\t/g; s/\\040/ /g; s/\\134/\\/g' \
+        | DIR="$dir" awk '$0 == ENVIRON["DIR"] || index($0, ENVIRON["DIR"] "/") == 1'
+}
+
+rootfs_mounts() { mounts_under "$ROOTFS"; }
 
 ensure_rootfs() {
     local stamp="$ROOTFS/.wakeup-coach-rootfs"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ROOTFS_PACKAGES" ]; then return 0; fi
     if [ -e "$ROOTFS" ]; then
         # Never delete a root filesystem with anything mounted inside it: rm -rf would walk into /dev, /proc or the checkout.
-        [ -z "$(rootfs_mounts)" ] || die "refusing to rebuild $ROOTFS: still mounted: $(rootfs_mounts | tr '\n' ' ')"
+        local mounted; mounted=$(rootfs_mounts)
+        [ -z "$mounted" ] || die "refusing to rebuild $ROOTFS: still mounted: ${mounted//$'\n'/, }"
         log "removing outdated $ROOTFS"
         rm -rf --one-file-system "$ROOTFS"
     fi
