@@ -20,12 +20,14 @@ from custom_components.wakeup_coach.const import (
     CONF_AUTH_TOKEN,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
+    CONF_LIVE_MODEL,
     CONF_MAGIC_WORDS,
     CONF_MAX_CALL_MINUTES,
     CONF_NAME,
     CONF_OPENAI_API_KEY,
     CONF_OPENAI_BASE_URL,
     CONF_PHONE_NUMBER,
+    CONF_REALTIME_ENGINE,
     CONF_REALTIME_MODEL,
     CONF_REDIAL_ATTEMPTS,
     CONF_REDIAL_DELAY,
@@ -41,6 +43,8 @@ from simulator.accounts import (
     DEFAULT_FROM_NUMBER,
     DEFAULT_OPENAI_KEY,
 )
+from custom_components.wakeup_coach import config_flow
+from simulator import openai_api
 from simulator.server import Simulator
 
 from .conftest import CLOSED_PORT_URL, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID
@@ -65,9 +69,18 @@ async def test_user_creates_entry(
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {}
 
+    # Pasted with stray spaces: what is stored is what was checked.
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
-        user_input(account_data, **{CONF_FROM_NUMBER: "+1 (555) 010-0100"}),
+        user_input(
+            account_data,
+            **{
+                CONF_FROM_NUMBER: "+1 (555) 010-0100",
+                CONF_ACCOUNT_SID: f" {DEFAULT_ACCOUNT_SID}",
+                CONF_AUTH_TOKEN: f"{DEFAULT_AUTH_TOKEN} ",
+                CONF_OPENAI_API_KEY: f" {DEFAULT_OPENAI_KEY}\n",
+            },
+        ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == "Wake-up Coach +•••••••••00"
@@ -315,7 +328,9 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         result["flow_id"],
         {
             CONF_CHAT_MODEL: "gpt-4o-mini",
+            CONF_REALTIME_ENGINE: "realtime",
             CONF_REALTIME_MODEL: "gpt-realtime-mini",
+            CONF_LIVE_MODEL: "gpt-live-1",
             CONF_MAX_CALL_MINUTES: 5.0,
             CONF_RING_TIMEOUT: 25,
             CONF_REDIAL_DELAY: 90,
@@ -326,7 +341,9 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert init_integration.options == {
         CONF_CHAT_MODEL: "gpt-4o-mini",
+        CONF_REALTIME_ENGINE: "realtime",
         CONF_REALTIME_MODEL: "gpt-realtime-mini",
+        CONF_LIVE_MODEL: "gpt-live-1",
         CONF_MAX_CALL_MINUTES: 5,
         CONF_RING_TIMEOUT: 25,
         CONF_REDIAL_DELAY: 90,
@@ -335,6 +352,177 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
     }
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED
+
+
+def options_input(**changes: Any) -> dict[str, Any]:
+    """A complete options form."""
+    return {
+        CONF_CHAT_MODEL: "gpt-4.1-mini",
+        CONF_REALTIME_ENGINE: "realtime",
+        CONF_REALTIME_MODEL: "gpt-realtime-2",
+        CONF_LIVE_MODEL: "gpt-live-1",
+        CONF_MAX_CALL_MINUTES: 10,
+        CONF_RING_TIMEOUT: 30,
+        CONF_REDIAL_DELAY: 120,
+        CONF_REDIAL_ATTEMPTS: 3,
+        **changes,
+    }
+
+
+def engine_choices(result: Any) -> list[str]:
+    """The engines the options form offers."""
+    for key, selector in result["data_schema"].schema.items():
+        if key == CONF_REALTIME_ENGINE:
+            return list(selector.config["options"])
+    raise AssertionError("no engine field")
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        ({CONF_CHAT_MODEL: "gpt-9-turbo"}, {CONF_CHAT_MODEL: "model_not_found"}),
+        (
+            {CONF_REALTIME_MODEL: "gpt-realtime-9"},
+            {CONF_REALTIME_MODEL: "model_not_found"},
+        ),
+        # A chat model where the realtime engine's model belongs.
+        (
+            {CONF_REALTIME_MODEL: "gpt-4.1-mini"},
+            {CONF_REALTIME_MODEL: "model_not_found"},
+        ),
+        (
+            {CONF_REALTIME_ENGINE: "live", CONF_LIVE_MODEL: "gpt-live-7"},
+            {CONF_LIVE_MODEL: "model_not_found"},
+        ),
+    ],
+)
+async def test_options_check_model_names(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+    changes: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """A model the account does not have is refused on its field; nothing is stored."""
+    monkeypatch.setattr(
+        openai_api, "MODELS", (*openai_api.MODELS, "gpt-live-1", "gpt-live-1.1")
+    )
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert engine_choices(result) == ["realtime", "live"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_input(**changes)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == errors
+    assert init_integration.options == {}
+
+
+async def test_options_offer_only_engines_the_account_has(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a GPT-Live model, only the Realtime API engine is offered."""
+    monkeypatch.setattr(
+        openai_api,
+        "MODELS",
+        tuple(m for m in openai_api.MODELS if not m.startswith("gpt-live")),
+    )
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert engine_choices(result) == ["realtime"]
+
+
+async def test_options_without_openai_keep_names_unchecked(
+    hass: HomeAssistant, init_integration: MockConfigEntry, simulator: Simulator
+) -> None:
+    """OpenAI down: both engines are offered and names are stored unchecked."""
+    simulator.fail("openai", "/v1/models", status=500, times=2)
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert engine_choices(result) == ["realtime", "live"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_input(**{CONF_CHAT_MODEL: "my-own-model"})
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert init_integration.options[CONF_CHAT_MODEL] == "my-own-model"
+
+
+async def test_options_unexpected_error(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug while listing models shows "unknown" instead of a broken form."""
+
+    async def broken(client: object) -> set[str]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(config_flow, "async_list_models", broken)
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["errors"] == {"base": "unknown"}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], options_input()
+    )
+    assert result["errors"] == {"base": "unknown"}
+    assert init_integration.options == {}
+
+
+@pytest.mark.parametrize("source", [SOURCE_USER, "reauth", SOURCE_RECONFIGURE])
+async def test_unexpected_error_while_checking(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    account_data: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """A bug in the live check shows "unknown" on every account form; nothing is stored."""
+
+    async def broken(self: object) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(config_flow.TwilioRestClient, "async_get_account", broken)
+    before = dict(init_integration.data)
+    if source == SOURCE_USER:
+        result = await hass.config_entries.flow.async_init(
+            DOMAIN, context={"source": SOURCE_USER}
+        )
+        form = user_input(account_data, **{CONF_FROM_NUMBER: "+15550100100"})
+    elif source == "reauth":
+        result = await init_integration.start_reauth_flow(hass)
+        form = {CONF_AUTH_TOKEN: "new-token"}
+    else:
+        result = await init_integration.start_reconfigure_flow(hass)
+        form = {
+            CONF_FROM_NUMBER: DEFAULT_FROM_NUMBER,
+            CONF_ADVANCED: {
+                CONF_OPENAI_BASE_URL: account_data[CONF_OPENAI_BASE_URL],
+                CONF_TWILIO_BASE_URL: account_data[CONF_TWILIO_BASE_URL],
+            },
+        }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], form)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "unknown"}
+    assert dict(init_integration.data) == before
+
+
+async def test_sleeper_number_of_another_entry_is_refused(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    sleeper_data: dict[str, Any],
+) -> None:
+    """One phone, two entries: both would call it at once, so the second is refused."""
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="AC-other_+15550100101",
+        data=dict(init_integration.data),
+    )
+    other.add_to_hass(hass)
+    result = await hass.config_entries.subentries.async_init(
+        (other.entry_id, SUBENTRY_SLEEPER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], sleeper_input(**{CONF_PHONE_NUMBER: SLEEPER_NUMBER})
+    )
+    assert result["errors"] == {CONF_PHONE_NUMBER: "phone_already_configured"}
 
 
 def sleeper_input(**changes: Any) -> dict[str, Any]:

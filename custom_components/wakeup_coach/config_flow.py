@@ -39,6 +39,7 @@ from .const import (
     CONF_AUTH_TOKEN,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
+    CONF_LIVE_MODEL,
     CONF_LANGUAGE,
     CONF_MAGIC_WORDS,
     CONF_MAX_CALL_MINUTES,
@@ -47,6 +48,7 @@ from .const import (
     CONF_OPENAI_BASE_URL,
     CONF_PERSONA_NOTES,
     CONF_PHONE_NUMBER,
+    CONF_REALTIME_ENGINE,
     CONF_REALTIME_MODEL,
     CONF_REALTIME_VOICE,
     CONF_REDIAL_ATTEMPTS,
@@ -58,6 +60,7 @@ from .const import (
     CONF_WEEKDAYS,
     DEFAULT_CHAT_MODEL,
     DEFAULT_LANGUAGE,
+    DEFAULT_LIVE_MODEL,
     DEFAULT_MAGIC_WORDS,
     DEFAULT_MAX_CALL_MINUTES,
     DEFAULT_OPENAI_BASE_URL,
@@ -75,7 +78,12 @@ from .const import (
     SUBENTRY_SLEEPER,
     WEEKDAYS,
 )
-from .openai_client import async_check_openai, async_create_openai_client
+from .models import EngineKind, engine_of_model
+from .openai_client import (
+    async_check_openai,
+    async_create_openai_client,
+    async_list_models,
+)
 from .phone import InvalidPhoneNumberError, mask_phone, normalize_e164
 from .schema import vol
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
@@ -157,9 +165,13 @@ async def async_validate_account(
 ) -> dict[str, str]:
     """Check the account against Twilio and OpenAI; return form errors (empty if fine).
 
-    Normalises the caller-ID number in `data` in place.
+    Normalises `data` in place (trimmed secrets, the caller-ID number in E.164), so
+    that what is stored is exactly what was checked: a pasted trailing space would
+    otherwise pass here and fail authentication forever after.
     """
     errors: dict[str, str] = {}
+    for key in (CONF_ACCOUNT_SID, CONF_AUTH_TOKEN, CONF_OPENAI_API_KEY):
+        data[key] = data[key].strip()
     try:
         data[CONF_FROM_NUMBER] = normalize_e164(data[CONF_FROM_NUMBER])
     except InvalidPhoneNumberError:
@@ -171,8 +183,8 @@ async def async_validate_account(
 
     twilio = TwilioRestClient(
         async_get_clientsession(hass),
-        data[CONF_ACCOUNT_SID].strip(),
-        data[CONF_AUTH_TOKEN].strip(),
+        data[CONF_ACCOUNT_SID],
+        data[CONF_AUTH_TOKEN],
         base_url=data[CONF_TWILIO_BASE_URL],
     )
     try:
@@ -188,7 +200,7 @@ async def async_validate_account(
         errors["base"] = "twilio_cannot_connect"
 
     client = await async_create_openai_client(
-        hass, data[CONF_OPENAI_API_KEY].strip(), data[CONF_OPENAI_BASE_URL]
+        hass, data[CONF_OPENAI_API_KEY], data[CONF_OPENAI_BASE_URL]
     )
     try:
         await async_check_openai(client)
@@ -198,6 +210,17 @@ async def async_validate_account(
         LOGGER.debug("OpenAI check failed: %s", err)
         errors.setdefault("base", "openai_cannot_connect")
     return errors
+
+
+async def _async_validate_safely(
+    hass: HomeAssistant, data: dict[str, Any]
+) -> dict[str, str]:
+    """Validate, turning an unexpected failure into the form's "unknown" error."""
+    try:
+        return await async_validate_account(hass, data)
+    except Exception:
+        LOGGER.exception("Unexpected error while checking the account")
+        return {"base": "unknown"}
 
 
 def _title(from_number: str) -> str:
@@ -236,8 +259,7 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = _flatten(user_input)
-            data[CONF_ACCOUNT_SID] = data[CONF_ACCOUNT_SID].strip()
-            if not (errors := await async_validate_account(self.hass, data)):
+            if not (errors := await _async_validate_safely(self.hass, data)):
                 await self.async_set_unique_id(_unique_id(data))
                 self._abort_if_unique_id_configured()
                 return self.async_create_entry(
@@ -265,7 +287,7 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, **{k: v for k, v in user_input.items() if v}}
-            if not (errors := await async_validate_account(self.hass, data)):
+            if not (errors := await _async_validate_safely(self.hass, data)):
                 return self._async_update_and_reload(entry, data, "reauth_successful")
         return self.async_show_form(
             step_id="reauth_confirm",
@@ -288,7 +310,7 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             changes = {k: v for k, v in _flatten(user_input).items() if v}
             data = {**entry.data, **changes}
-            if not (errors := await async_validate_account(self.hass, data)):
+            if not (errors := await _async_validate_safely(self.hass, data)):
                 unique_id = _unique_id(data)
                 if any(
                     other.unique_id == unique_id
@@ -337,38 +359,108 @@ class WakeupCoachOptionsFlow(OptionsFlow):
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """One form with every option."""
-        if user_input is not None:
-            words = [
-                w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()
-            ]
-            return self.async_create_entry(data={**user_input, CONF_MAGIC_WORDS: words})
-        options = self.config_entry.options
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_CHAT_MODEL, default=DEFAULT_CHAT_MODEL): TEXT,
-                vol.Required(CONF_REALTIME_MODEL, default=DEFAULT_REALTIME_MODEL): TEXT,
-                vol.Required(
-                    CONF_MAX_CALL_MINUTES, default=DEFAULT_MAX_CALL_MINUTES
-                ): _number(1, 60, "min"),
-                vol.Required(CONF_RING_TIMEOUT, default=DEFAULT_RING_TIMEOUT): _number(
-                    5, 120, "s"
-                ),
-                vol.Required(CONF_REDIAL_DELAY, default=DEFAULT_REDIAL_DELAY): _number(
-                    0, 1800, "s"
-                ),
-                vol.Required(
-                    CONF_REDIAL_ATTEMPTS, default=DEFAULT_REDIAL_ATTEMPTS
-                ): _number(0, 10, None),
-                vol.Optional(
-                    CONF_MAGIC_WORDS, default=list(DEFAULT_MAGIC_WORDS)
-                ): TextSelector(TextSelectorConfig(multiple=True)),
-            }
-        )
+        """One form with every option; model names are checked against the account."""
+        errors: dict[str, str] = {}
+        try:
+            models = await self._async_models()
+        except Exception:
+            LOGGER.exception("Unexpected error while listing the OpenAI models")
+            models, errors = None, {"base": "unknown"}
+        if user_input is not None and not errors:
+            errors = _model_errors(user_input, models)
+            if not errors:
+                words = [
+                    w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()
+                ]
+                return self.async_create_entry(
+                    data={**user_input, CONF_MAGIC_WORDS: words}
+                )
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, options),
+            data_schema=self.add_suggested_values_to_schema(
+                _options_schema(_engines(models)),
+                user_input or self.config_entry.options,
+            ),
+            errors=errors,
         )
+
+    async def _async_models(self) -> set[str] | None:
+        """The account's models, or None when OpenAI cannot say (names are then not checked)."""
+        data = self.config_entry.data
+        client = await async_create_openai_client(
+            self.hass,
+            data[CONF_OPENAI_API_KEY],
+            data.get(CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+        )
+        try:
+            return await async_list_models(client)
+        except openai.OpenAIError as err:
+            LOGGER.warning("Model names are not checked: OpenAI did not list them (%s)", err)
+            return None
+
+
+def _engines(models: set[str] | None) -> list[EngineKind]:
+    """Engines the account has a model for (all of them when that is unknown)."""
+    if models is None:
+        return list(EngineKind)
+    found = {engine_of_model(model) for model in models}
+    return [engine for engine in EngineKind if engine in found] or [
+        EngineKind.REALTIME
+    ]
+
+
+def _model_errors(user_input: dict[str, Any], models: set[str] | None) -> dict[str, str]:
+    """A model name the account does not have, on the field that names it."""
+    if models is None:
+        return {}
+    errors: dict[str, str] = {}
+    if user_input[CONF_CHAT_MODEL] not in models:
+        errors[CONF_CHAT_MODEL] = "model_not_found"
+    for key, engine in (
+        (CONF_REALTIME_MODEL, EngineKind.REALTIME),
+        (CONF_LIVE_MODEL, EngineKind.LIVE),
+    ):
+        model = user_input[key]
+        chosen = user_input[CONF_REALTIME_ENGINE] == engine
+        if (chosen and model not in models) or (
+            model in models and engine_of_model(model) is not engine
+        ):
+            errors[key] = "model_not_found"
+    return errors
+
+
+def _options_schema(engines: list[EngineKind]) -> vol.Schema:
+    return vol.Schema(
+        {
+            vol.Required(CONF_CHAT_MODEL, default=DEFAULT_CHAT_MODEL): TEXT,
+            vol.Required(
+                CONF_REALTIME_ENGINE, default=EngineKind.REALTIME.value
+            ): SelectSelector(
+                SelectSelectorConfig(
+                    options=[engine.value for engine in engines],
+                    translation_key=CONF_REALTIME_ENGINE,
+                    mode=SelectSelectorMode.DROPDOWN,
+                )
+            ),
+            vol.Required(CONF_REALTIME_MODEL, default=DEFAULT_REALTIME_MODEL): TEXT,
+            vol.Required(CONF_LIVE_MODEL, default=DEFAULT_LIVE_MODEL): TEXT,
+            vol.Required(
+                CONF_MAX_CALL_MINUTES, default=DEFAULT_MAX_CALL_MINUTES
+            ): _number(1, 60, "min"),
+            vol.Required(CONF_RING_TIMEOUT, default=DEFAULT_RING_TIMEOUT): _number(
+                5, 120, "s"
+            ),
+            vol.Required(CONF_REDIAL_DELAY, default=DEFAULT_REDIAL_DELAY): _number(
+                0, 1800, "s"
+            ),
+            vol.Required(
+                CONF_REDIAL_ATTEMPTS, default=DEFAULT_REDIAL_ATTEMPTS
+            ): _number(0, 10, None),
+            vol.Optional(
+                CONF_MAGIC_WORDS, default=list(DEFAULT_MAGIC_WORDS)
+            ): TextSelector(TextSelectorConfig(multiple=True)),
+        }
+    )
 
 
 def _number(minimum: int, maximum: int, unit: str | None) -> vol.All[Any]:
@@ -480,9 +572,11 @@ class SleeperSubentryFlow(ConfigSubentryFlow):
         else:
             if any(
                 other.unique_id == data[CONF_PHONE_NUMBER]
-                for other in self._get_entry().subentries.values()
+                for entry in self.hass.config_entries.async_entries(DOMAIN)
+                for other in entry.subentries.values()
                 if other.subentry_id != exclude
             ):
+                # Also in another entry: two entries would call one phone at once.
                 errors[CONF_PHONE_NUMBER] = "phone_already_configured"
         if not data[CONF_WEEKDAYS]:
             errors[CONF_WEEKDAYS] = "no_weekdays"

@@ -23,7 +23,9 @@ DEFAULT_OPENAI_BASE_URL: Final = "https://api.openai.com/v1"
 
 # Options
 CONF_CHAT_MODEL: Final = "chat_model"
+CONF_REALTIME_ENGINE: Final = "realtime_engine"
 CONF_REALTIME_MODEL: Final = "realtime_model"
+CONF_LIVE_MODEL: Final = "live_model"
 CONF_MAX_CALL_MINUTES: Final = "max_call_minutes"
 CONF_RING_TIMEOUT: Final = "ring_timeout"
 CONF_REDIAL_DELAY: Final = "redial_delay"
@@ -32,6 +34,7 @@ CONF_MAGIC_WORDS: Final = "magic_words"
 
 DEFAULT_CHAT_MODEL: Final = "gpt-4.1-mini"
 DEFAULT_REALTIME_MODEL: Final = "gpt-realtime-2"
+DEFAULT_LIVE_MODEL: Final = "gpt-live-1"
 DEFAULT_MAX_CALL_MINUTES: Final = 10
 DEFAULT_RING_TIMEOUT: Final = 30
 DEFAULT_REDIAL_DELAY: Final = 60

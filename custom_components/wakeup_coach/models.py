@@ -36,6 +36,22 @@ class CallMode(StrEnum):
     TRADITIONAL = "traditional"
 
 
+class EngineKind(StrEnum):
+    """Which OpenAI live-voice protocol a realtime call speaks."""
+
+    REALTIME = "realtime"  # the Realtime API (GA): app-driven turns, tools, truncation
+    LIVE = "live"  # GPT-Live: full duplex, the server decides turns
+
+
+def engine_of_model(model: str) -> EngineKind | None:
+    """The protocol a model id speaks, or None for a model that is not a live-voice one."""
+    if model.startswith("gpt-live"):
+        return EngineKind.LIVE
+    if "realtime" in model:
+        return EngineKind.REALTIME
+    return None
+
+
 class CallResult(StrEnum):
     """How a wake-up call ended, as the last call result sensor shows it."""
 

@@ -64,4 +64,10 @@ async def async_chat_reply(
 
 async def async_check_openai(client: openai.AsyncOpenAI) -> None:
     """List models: proves the key and the base URL; raises openai errors."""
-    await client.with_options(timeout=VALIDATION_TIMEOUT).models.list()
+    await async_list_models(client)
+
+
+async def async_list_models(client: openai.AsyncOpenAI) -> set[str]:
+    """The ids of every model the key may use; raises openai errors."""
+    page = await client.with_options(timeout=VALIDATION_TIMEOUT).models.list()
+    return {model.id for model in page.data}
