@@ -214,32 +214,64 @@ requirements_closure() {  # a requirements file and every file it includes with 
     done
 }
 
-requirements_stamp() {  # everything a venv depends on; a change rebuilds it
+requirements_stamp() {  # the requirement files a venv is built from
     requirements_closure "$(requirements_file "$1")" | xargs cat | sha256sum | cut -c1-16
+}
+
+# pick_python ENV: sets PYTHON_KIND (native or chroot) and PYTHON_BIN, the interpreter
+# ENV's venv is made with (in the chroot: a path inside the root filesystem, built here if
+# needed). Not in a subshell, so that `die` stops the script.
+pick_python() {
+    local env=$1
+    PYTHON_KIND=native
+    if ! uses_py314 "$env"; then
+        PYTHON_BIN=$(find_python313) || die "no Python 3.13 found (tried python3.13 and pyenv's 3.13.*); set WAKEUP_PYTHON313"
+    elif latest_kind_is native; then
+        PYTHON_BIN=$(find_python314)
+    else
+        ensure_rootfs
+        PYTHON_KIND=chroot
+        PYTHON_BIN=/usr/bin/python3.14
+    fi
+}
+
+# venv_stamp ENV: everything ENV's venv depends on; a change rebuilds it. The requirement
+# files, and the interpreter the venv is tied to: native or chroot, its path, its exact
+# version and build (a venv of another interpreter half works at best). Needs pick_python
+# and enter_env first (a subshell must not mount the rootfs: it would not unmount it).
+venv_stamp() {
+    local env=$1 version
+    version=$(in_env "$env" "$PYTHON_BIN" -c 'import sys; print(sys.version.replace(chr(10), " "))') \
+        || die "cannot run $PYTHON_BIN ($PYTHON_KIND)"
+    printf 'requirements %s\npython %s %s %s\n' "$(requirements_stamp "$env")" "$PYTHON_KIND" "$PYTHON_BIN" "$version"
+}
+
+build_venv() {  # build_venv ENV VENV: a fresh venv of PYTHON_BIN with ENV's requirements
+    local env=$1 venv=$2
+    rm -rf "$venv"
+    in_env "$env" "$PYTHON_BIN" -m venv "$venv"
+    in_env "$env" python -m pip install --quiet --upgrade pip
+    in_env "$env" python -m pip install --quiet -r "requirements/$env.txt"
 }
 
 ensure_venv() {
     local env=$1 venv; venv=$(venv_dir "$env")
-    local stamp; stamp=$(requirements_stamp "$env")
+    [ -f "$(requirements_file "$env")" ] || die "unknown environment $env"
+    pick_python "$env"
+    enter_env "$env"
+    local stamp; stamp=$(venv_stamp "$env") || exit 1
+    # One build at a time per venv: a second run waits, then finds it current.
+    mkdir -p "$CACHE"
+    local lock; exec {lock}>"$CACHE/venv-$env.lock"
+    flock -x -n "$lock" || { log "waiting for another run building the $env environment"; flock -x "$lock"; }
     if [ -f "$venv/.stamp" ] && [ "$(cat "$venv/.stamp")" = "$stamp" ] && [ -f "$venv/pyvenv.cfg" ]; then
+        exec {lock}>&-
         return 0
     fi
-    local python
-    [ -f "$(requirements_file "$env")" ] || die "unknown environment $env"
-    if ! uses_py314 "$env"; then
-        python=$(find_python313) || die "no Python 3.13 found (tried python3.13 and pyenv's 3.13.*); set WAKEUP_PYTHON313"
-    elif latest_kind_is native; then
-        python=$(find_python314)
-    else
-        ensure_rootfs
-        python=/usr/bin/python3.14
-    fi
-    log "creating the $env environment in ${venv#"$REPO"/} ($python)"
-    rm -rf "$venv"
-    in_env "$env" "$python" -m venv "$venv"
-    in_env "$env" python -m pip install --quiet --upgrade pip
-    in_env "$env" python -m pip install --quiet -r "requirements/$env.txt"
-    echo "$stamp" >"$venv/.stamp"
+    log "creating the $env environment in ${venv#"$REPO"/} (${stamp#*$'\n'python })"
+    build_venv "$env" "$venv"
+    printf '%s\n' "$stamp" >"$venv/.stamp"
+    exec {lock}>&-
 }
 
 parse_env_args() {  # sets ENVS from --latest / --oldest (default: both)
