@@ -63,6 +63,36 @@ def ulaw_encode(samples: npt.NDArray[Any]) -> bytes:
     return encoded
 
 
+# A-law segment ends of the 13-bit magnitude (G.711).
+_ALAW_SEGMENT_ENDS = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF])
+ALAW_SILENCE_BYTE = 0xD5  # A-law for 0
+
+
+def alaw_encode(samples: npt.NDArray[Any]) -> bytes:
+    """16-bit linear samples to A-law bytes (G.711), for GPT-Live's audio/pcma."""
+    pcm = samples.astype(np.int32) >> 3
+    mask = np.where(pcm >= 0, 0xD5, 0x55)
+    magnitude = np.minimum(np.where(pcm >= 0, pcm, -pcm - 1), 0xFFF)
+    segment = np.searchsorted(_ALAW_SEGMENT_ENDS, magnitude)
+    shift = np.maximum(segment, 1)
+    code = (segment << 4) | ((magnitude >> shift) & 0x0F)
+    encoded: bytes = ((code ^ mask) & 0xFF).astype(np.uint8).tobytes()
+    return encoded
+
+
+def alaw_decode(data: bytes) -> npt.NDArray[np.int16]:
+    """A-law bytes to 16-bit linear samples."""
+    codes = np.frombuffer(data, dtype=np.uint8).astype(np.int32) ^ 0x55
+    segment = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = np.where(
+        segment == 0,
+        (mantissa << 4) + 8,
+        ((mantissa << 4) + 0x108) << np.maximum(segment - 1, 0),
+    )
+    return np.where(codes & 0x80, magnitude, -magnitude).astype(np.int16)
+
+
 def frame_rms(frame: bytes) -> float:
     """Loudness of a frame, on the 16-bit linear scale."""
     samples = ulaw_decode(frame).astype(np.float64)
