@@ -1,7 +1,11 @@
 """The simulated model's side of the conversation: short, context-aware coach replies.
 
-Shared by chat completions and the Realtime API. It reads the instructions and the
-conversation like a model would, only with rules instead of weights.
+Shared by chat completions, the Realtime API and GPT-Live. It reads the instructions
+and the conversation like a model would, only with rules instead of weights.
+
+GPT-Live has no response.create: the app steers it with appended instructions or
+commentary, which `live_line` answers; a caller's finished utterance is answered by
+`live_reply`, which is `reply` with what the appends have since told the model.
 """
 
 from __future__ import annotations
@@ -75,3 +79,97 @@ def reply(
         if count % 2
         else "Tell me one thing you're looking forward to today, while you walk to the bathroom."
     )
+
+
+# --- GPT-Live ------------------------------------------------------------------------
+
+# Names an append may introduce the sleeper with ("Greet Alice now").
+_LIVE_NAME = re.compile(r"\b(?:greet|wake|call|tell|ask|remind)\s+([A-Z][\w'-]+)")
+_NEGATED = re.compile(r"\b(?:not|never|don'?t|doesn'?t|n't)\b", re.IGNORECASE)
+_SENTENCE = re.compile(r"(?<=[.!?;])\s+")
+_ASK_GREETING = re.compile(
+    r"\b(greet|say hello|say good morning|introduce yourself|start the call)\b",
+    re.IGNORECASE,
+)
+_CONFIRMED_UP = re.compile(
+    r"\b(?:confirmed|proven|proved|verified)\b.*\b(?:up|out of bed|awake)\b"
+    r"|\b(?:is|are) (?:now )?(?:up|out of bed)\b",
+    re.IGNORECASE,
+)
+_ASK_GOODBYE = re.compile(
+    r"\b(good\s*bye|end the call|hang up|sign off|wrap up)\b", re.IGNORECASE
+)
+_SILENT_SLEEPER = re.compile(
+    r"\b(silent|quiet|not (?:responding|answering|replying)|no (?:answer|response|reply)"
+    r"|still there|has(?:n't| not) said)\b",
+    re.IGNORECASE,
+)
+
+
+def _affirmed(text: str, pattern: re.Pattern[str]) -> bool:
+    """Whether a sentence of `text` asks for `pattern` without negating it."""
+    return any(
+        pattern.search(sentence) and not _NEGATED.search(sentence)
+        for sentence in _SENTENCE.split(text)
+    )
+
+
+def _live_name(context: str) -> str | None:
+    if name := sleeper_name(context):
+        return name
+    match = _LIVE_NAME.search(context)
+    return match.group(1) if match else None
+
+
+def greeting(name: str | None) -> str:
+    """The first thing the coach says (the same line `reply` opens with)."""
+    hello = f", {name}" if name else ""
+    return f"Good morning{hello}! It's time to wake up. How did you sleep?"
+
+
+def live_line(
+    directive: str,
+    instructions: str,
+    appended: list[str],
+    conversation: list[tuple[str, str]],
+    *,
+    commentary: bool = False,
+) -> str:
+    """What GPT-Live says when an appended instruction or commentary takes effect.
+
+    directive: the append's content; appended: every append placed so far, the
+    directive included. A commentary with no directive the rules know is said as
+    it is: the model paraphrases commentary aloud.
+    """
+    name = _live_name("\n".join([instructions, *appended]))
+    hello = f", {name}" if name else ""
+    goodbye = _affirmed(directive, _ASK_GOODBYE)
+    if _affirmed(directive, _CONFIRMED_UP):
+        line = f"Well done{hello}, you're up and out of bed! I'm proud of you."
+        return f"{line} Have a wonderful day. Goodbye!" if goodbye else line
+    if goodbye:
+        return f"Have a wonderful day{hello}. Goodbye!"
+    if _affirmed(directive, _SILENT_SLEEPER):
+        return f"Are you still there{hello}? Come on, it's time to get up!"
+    if _affirmed(directive, _ASK_GREETING):
+        return greeting(name)
+    if commentary:
+        return directive.strip()
+    return live_reply(instructions, appended, conversation)
+
+
+def live_reply(
+    instructions: str, appended: list[str], conversation: list[tuple[str, str]]
+) -> str:
+    """GPT-Live's answer to the caller: `reply`, given the appends too.
+
+    Once an append has said the sleeper is confirmed up, the rule of the session
+    instructions that they may not leave yet no longer holds.
+    """
+    if any(_affirmed(text, _CONFIRMED_UP) for text in appended):
+        instructions = " ".join(
+            sentence
+            for sentence in _SENTENCE.split(instructions)
+            if not _PROOF_PENDING.search(sentence)
+        )
+    return reply("\n".join([instructions, *appended]), conversation).text
