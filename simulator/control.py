@@ -1,17 +1,53 @@
-"""The simulator's own endpoints: what calls happened, and which sleeper answers."""
+"""The simulator's own endpoints: what calls happened, and which sleeper answers.
+
+Only for this machine, and not for web pages: every control route wants a loopback
+Host header (a page whose host name was rebound to 127.0.0.1 still sends its own name),
+and a POST must declare JSON, which a page of another origin can only send after a
+CORS preflight that the simulator never grants.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 import html
+import re
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from .sleepers import SCRIPTS
 
 if TYPE_CHECKING:
     from .phone_network import CallRecord
     from .server import Simulator
+
+ControlHandler = Callable[[web.Request], Awaitable[web.Response]]
+
+# 127.0.0.1, localhost or [::1], with any port or none.
+LOOPBACK_HOST = re.compile(r"(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]{1,5})?")
+
+
+def local_only(handler: ControlHandler) -> ControlHandler:
+    """Refuse a request for another host (403) or a POST without JSON (415)."""
+
+    async def checked(request: web.Request) -> web.Response:
+        host = request.headers.get(hdrs.HOST, "")
+        if not LOOPBACK_HOST.fullmatch(host.lower()):
+            return web.json_response(
+                {"error": "the control API answers only 127.0.0.1, localhost or [::1]"},
+                status=403,
+            )
+        if (
+            request.method == hdrs.METH_POST
+            and request.content_type != "application/json"
+        ):
+            return web.json_response(
+                {"error": "send JSON, with Content-Type: application/json"},
+                status=415,
+            )
+        return await handler(request)
+
+    return checked
 
 
 def call_summary(record: CallRecord) -> dict[str, Any]:
@@ -87,7 +123,15 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         )
 
     async def set_script(request: web.Request) -> web.Response:
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response(
+                {"error": 'send a JSON object: {"script": ..., "number": ...}'},
+                status=400,
+            )
         script = SCRIPTS.get(str(body.get("script")))
         if script is None:
             return web.json_response(
@@ -101,8 +145,8 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         return await scripts(request)
 
     return [
-        web.get("/_sim/", page),
-        web.get("/_sim/calls", calls),
-        web.get("/_sim/scripts", scripts),
-        web.post("/_sim/scripts", set_script),
+        web.get("/_sim/", local_only(page)),
+        web.get("/_sim/calls", local_only(calls)),
+        web.get("/_sim/scripts", local_only(scripts)),
+        web.post("/_sim/scripts", local_only(set_script)),
     ]
