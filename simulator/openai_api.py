@@ -1,4 +1,9 @@
-"""OpenAI's HTTP API: the model list (chat completions are added with the coach)."""
+"""OpenAI's HTTP API: the model list and chat completions, plus what the WebSocket APIs share.
+
+Shared with the Realtime and GPT-Live servers: the model lists, OpenAI's JSON error
+bodies (also what an injected fault answers, WebSocket upgrades included), the
+bearer check, and the strict-schema walk that finds the first unknown field.
+"""
 
 from __future__ import annotations
 
@@ -14,31 +19,91 @@ from . import coach_brain
 if TYPE_CHECKING:
     from .server import Simulator
 
+LIVE_MODELS = ("gpt-live-1", "gpt-live-1.1")
 MODELS = (
     "gpt-4.1-mini",
     "gpt-4o-mini",
     "gpt-realtime",
     "gpt-realtime-2",
     "gpt-realtime-mini",
+    *LIVE_MODELS,
 )
+# A strict request schema: each key maps to None (any value), the schema of an
+# object, or a one-element list holding the schema of each item of an array.
+Schema = dict[str, Any]
 
 
-def openai_error_text(message: str, error_type: str, code: str | None) -> str:
+def openai_error_text(
+    message: str, error_type: str, code: str | None, param: str | None = None
+) -> str:
     """An error body in OpenAI's JSON shape."""
     return json.dumps(
-        {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+        {
+            "error": {
+                "message": message,
+                "type": error_type,
+                "param": param,
+                "code": code,
+            }
+        }
     )
 
 
 def openai_error(
-    status: int, message: str, error_type: str, code: str | None
+    status: int,
+    message: str,
+    error_type: str,
+    code: str | None,
+    param: str | None = None,
 ) -> web.Response:
     """An error response in OpenAI's JSON shape."""
     return web.Response(
-        text=openai_error_text(message, error_type, code),
+        text=openai_error_text(message, error_type, code, param),
         status=status,
         content_type="application/json",
     )
+
+
+# What OpenAI answers for each status a scenario may inject: (message, type, code).
+_FAULT_BODIES: dict[int, tuple[str, str, str | None]] = {
+    400: ("Simulated failure: invalid request.", "invalid_request_error", None),
+    401: (
+        "Incorrect API key provided: sk-***.",
+        "invalid_request_error",
+        "invalid_api_key",
+    ),
+    403: (
+        "Simulated failure: you do not have access to this resource.",
+        "invalid_request_error",
+        None,
+    ),
+    404: (
+        "Simulated failure: the model does not exist or you do not have access to it.",
+        "invalid_request_error",
+        "model_not_found",
+    ),
+    429: (
+        "Rate limit reached (simulated). Please try again later.",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+}
+
+
+def fault_response(status: int) -> web.Response:
+    """The error OpenAI answers with this status; for an injected fault.
+
+    A WebSocket upgrade refused by OpenAI gets the same JSON body as any request.
+    """
+    message, error_type, code = _FAULT_BODIES.get(
+        status,
+        (
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            None,
+        ),
+    )
+    return openai_error(status, message, error_type, code)
 
 
 def model_not_found(model: object) -> web.Response:
@@ -49,6 +114,70 @@ def model_not_found(model: object) -> web.Response:
         "invalid_request_error",
         "model_not_found",
     )
+
+
+class EventError(Exception):
+    """A client event a WebSocket server refuses: it becomes an `error` event."""
+
+    def __init__(
+        self, code: str | None, message: str, param: str | None = None
+    ) -> None:
+        """What the `error` event carries."""
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+def unknown_parameter(param: str) -> EventError:
+    """A field the strict schema does not know."""
+    return EventError("unknown_parameter", f"Unknown parameter: '{param}'.", param)
+
+
+def invalid_value(param: str, message: str, code: str = "invalid_value") -> EventError:
+    """A field whose value is not allowed."""
+    return EventError(code, message, param)
+
+
+def missing_parameter(param: str) -> EventError:
+    """A required field that is absent."""
+    return EventError(
+        "missing_required_parameter", f"Missing required parameter: '{param}'.", param
+    )
+
+
+def first_unknown_field(value: Any, schema: Schema, path: str) -> str | None:
+    """The path of the first field `schema` does not know, e.g. "session.audio.input".
+
+    Only the shape is walked; values of the wrong type are left to the caller.
+    """
+    if not isinstance(value, dict):
+        return None
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in schema:
+            return where
+        sub = schema[key]
+        if isinstance(sub, dict):
+            found = first_unknown_field(item, sub, where)
+        elif isinstance(sub, list) and isinstance(item, list):
+            found = next(
+                (
+                    deeper
+                    for index, element in enumerate(item)
+                    if (
+                        deeper := first_unknown_field(
+                            element, sub[0], f"{where}[{index}]"
+                        )
+                    )
+                ),
+                None,
+            )
+        else:
+            found = None
+        if found:
+            return found
+    return None
 
 
 def authenticate(sim: Simulator, request: web.Request) -> str:
@@ -114,6 +243,14 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
         messages = body.get("messages")
         if model not in MODELS:
             return model_not_found(model)
+        if model in LIVE_MODELS:
+            return openai_error(
+                400,
+                f"The model `{model}` is a GPT-Live model: use /v1/live/sessions.",
+                "invalid_request_error",
+                "invalid_model",
+                "model",
+            )
         if not isinstance(messages, list) or not messages:
             return openai_error(
                 400,

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from . import control, openai_api, openai_realtime, twilio_rest
+from . import control, openai_api, openai_live, openai_realtime, twilio_rest
 from .accounts import SimulatedWorld
 from .audio import SpeechRegistry, SpeechSynthesizer
 from .clock import SimClock
@@ -57,6 +57,7 @@ class Simulator:
         self.sleeper_voice = SpeechSynthesizer(use_espeak=use_espeak, voice="en-us")
         self.coach_voice = SpeechSynthesizer(use_espeak=use_espeak, voice="en-gb")
         self.realtime = openai_realtime.RealtimeService(self)
+        self.live = openai_live.LiveService(self)
         self.allow_insecure_streams = allow_insecure_streams
         # Real seconds Twilio waits for a webhook (TwiML or status) before giving up.
         self.webhook_timeout = 15.0
@@ -141,14 +142,9 @@ class Simulator:
                     await handler(request)
                 record(fault.status)
                 if service == "openai":
-                    return openai_api.openai_error(
-                        fault.status,
-                        "Simulated failure.",
-                        "server_error"
-                        if fault.status >= 500
-                        else "rate_limit_exceeded",
-                        None,
-                    )
+                    # Also refuses a WebSocket upgrade: the handler never runs, so
+                    # the client sees this status instead of 101, as with OpenAI.
+                    return openai_api.fault_response(fault.status)
                 return twilio_rest.twilio_error(
                     fault.status, 20500, "Simulated failure."
                 )
@@ -167,6 +163,7 @@ class Simulator:
         app.add_routes(twilio_rest.routes(self))
         app.add_routes(openai_api.routes(self))
         app.add_routes(self.realtime.routes())
+        app.add_routes(self.live.routes())
         app.add_routes(control.routes(self))
         return app
 
@@ -187,6 +184,7 @@ class Simulator:
         """End every call and connection, and stop listening."""
         await self.network.shutdown()
         await self.realtime.shutdown()
+        await self.live.shutdown()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
