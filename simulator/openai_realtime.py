@@ -2,6 +2,28 @@
 
 Beta-shaped clients are refused the way OpenAI refuses them since May 2026: an
 `error` event with code beta_api_shape_disabled, then close code 4000.
+
+`session.update` is strict like the real API: a field the GA session shape does not
+have, at any depth, gets `error` unknown_parameter with its path in `param`
+(e.g. "session.audio.input.format.rate": only audio/pcm takes a rate, 24000), and
+the update is not applied. A GPT-Live model is refused: on the URL with HTTP 400
+invalid_model, in `session.model` with an `error` invalid_model.
+
+Knobs on `RealtimeService` (`sim.realtime`), for scenarios:
+
+- `drop_after: float | None`: the next connection to be configured (its first
+  `session.updated`) is cut this many simulated seconds later: the TCP connection is
+  aborted, so the client sees close code 1006. Used once, then reset to None.
+- `refuse_next: str | None`: the next connection gets an `error` with this code
+  (e.g. "model_not_found", "insufficient_quota") right after the upgrade instead of
+  `session.created`, and is closed with code 1008. Used once.
+- `forced_tool: str | None`: the next response calls this tool, if declared.
+
+Recorder events: realtime_connected {model}, realtime_session_updated {session},
+realtime_error {code, param, message} (every `error` sent), realtime_refused {code},
+realtime_dropped {after}, realtime_beta_refused, realtime_input_format_mismatch
+{format}, realtime_truncated, realtime_response_cancelled {reason},
+realtime_tool_call {name, arguments}, realtime_closed {model}.
 """
 
 from __future__ import annotations
@@ -19,7 +41,19 @@ from aiohttp import web
 import numpy as np
 
 from . import audio, coach_brain
-from .openai_api import MODELS, authenticate, model_not_found
+from .openai_api import (
+    LIVE_MODELS,
+    MODELS,
+    EventError,
+    Schema,
+    authenticate,
+    first_unknown_field,
+    invalid_value,
+    missing_parameter,
+    model_not_found,
+    openai_error,
+    unknown_parameter,
+)
 
 if TYPE_CHECKING:
     from .server import Simulator
@@ -37,6 +71,75 @@ BETA_SESSION_KEYS = {
     "temperature",
     "max_response_output_tokens",
 }
+# The GA session shape, strictly: every field the real API documents, no more.
+FORMAT_SCHEMA: Schema = {"type": None, "rate": None}
+TURN_DETECTION_FIELDS = {
+    "server_vad": {
+        "type",
+        "threshold",
+        "prefix_padding_ms",
+        "silence_duration_ms",
+        "create_response",
+        "interrupt_response",
+        "idle_timeout_ms",
+    },
+    "semantic_vad": {"type", "eagerness", "create_response", "interrupt_response"},
+}
+TOOL_FIELDS = {
+    "function": {"type", "name", "description", "parameters"},
+    "mcp": {
+        "type",
+        "server_label",
+        "server_url",
+        "connector_id",
+        "authorization",
+        "headers",
+        "allowed_tools",
+        "require_approval",
+        "server_description",
+    },
+}
+SESSION_SCHEMA: Schema = {
+    "type": None,
+    "model": None,
+    "output_modalities": None,
+    "instructions": None,
+    "audio": {
+        "input": {
+            "format": FORMAT_SCHEMA,
+            "transcription": {
+                "model": None,
+                "language": None,
+                "prompt": None,
+                "keywords": None,
+                "delay": None,
+            },
+            "noise_reduction": {"type": None},
+            "turn_detection": dict.fromkeys(
+                set().union(*TURN_DETECTION_FIELDS.values())
+            ),
+        },
+        "output": {"format": FORMAT_SCHEMA, "voice": {"id": None}, "speed": None},
+    },
+    "tools": [dict.fromkeys(set().union(*TOOL_FIELDS.values()))],
+    "tool_choice": {"type": None, "name": None, "server_label": None},
+    "max_output_tokens": None,
+    "tracing": {"workflow_name": None, "group_id": None, "metadata": None},
+    "truncation": {
+        "type": None,
+        "retention_ratio": None,
+        "token_limits": {"post_instructions": None},
+    },
+    "prompt": {"id": None, "version": None, "variables": None},
+    "include": None,
+}
+FORMAT_TYPES = ("audio/pcm", "audio/pcmu", "audio/pcma")
+PCM_RATE = 24000  # the only rate GA takes, and only on audio/pcm
+VOICES = frozenset({
+    "alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar",
+})  # fmt: skip
+MAX_OUTPUT_TOKENS = 4096
+CLOSE_CODE_REFUSED = 1008
 SPEECH_START_FRAMES = 3  # 60 ms of speech starts a turn
 DELTA_MS = 100  # audio per response.output_audio.delta
 DELTA_PACE = 2.0  # responses stream twice as fast as real time, like the real API
@@ -78,6 +181,138 @@ def default_session(model: str) -> dict[str, Any]:
             },
         },
     }
+
+
+def _check_format(value: Any, where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or value.get("type") not in FORMAT_TYPES:
+        raise invalid_value(
+            f"{where}.type",
+            "Invalid value. Supported values are: 'audio/pcm', 'audio/pcmu' and "
+            "'audio/pcma'.",
+        )
+    if value["type"] != "audio/pcm" and "rate" in value:
+        # TAC's note: GA rejects `rate` on G.711 as an unknown field.
+        raise unknown_parameter(f"{where}.rate")
+    if value.get("rate", PCM_RATE) != PCM_RATE:
+        raise invalid_value(
+            f"{where}.rate", f"Invalid value. Supported values are: {PCM_RATE}."
+        )
+
+
+def _check_input(value: dict[str, Any], where: str) -> None:
+    _check_format(value.get("format"), f"{where}.format")
+    detection = value.get("turn_detection")
+    if detection is not None:
+        kind = detection.get("type") if isinstance(detection, dict) else None
+        if kind not in TURN_DETECTION_FIELDS:
+            raise invalid_value(
+                f"{where}.turn_detection.type",
+                "Invalid value. Supported values are: 'server_vad' and 'semantic_vad'.",
+            )
+        assert isinstance(detection, dict)  # noqa: S101 - it has a known type
+        for key in detection:
+            if key not in TURN_DETECTION_FIELDS[kind]:
+                raise unknown_parameter(f"{where}.turn_detection.{key}")
+    transcription = value.get("transcription")
+    if transcription is not None and not isinstance(
+        transcription.get("model") if isinstance(transcription, dict) else None, str
+    ):
+        raise missing_parameter(f"{where}.transcription.model")
+    noise = value.get("noise_reduction")
+    if noise is not None and (
+        not isinstance(noise, dict)
+        or noise.get("type") not in ("near_field", "far_field")
+    ):
+        raise invalid_value(
+            f"{where}.noise_reduction.type",
+            "Invalid value. Supported values are: 'near_field' and 'far_field'.",
+        )
+
+
+def _check_output(value: dict[str, Any], where: str) -> None:
+    _check_format(value.get("format"), f"{where}.format")
+    if "voice" in value:
+        voice = value["voice"]
+        custom = isinstance(voice, dict) and isinstance(voice.get("id"), str)
+        if not custom and voice not in VOICES:
+            raise invalid_value(
+                f"{where}.voice",
+                f"Invalid value: '{voice}'. Supported values are: "
+                + ", ".join(f"'{name}'" for name in sorted(VOICES))
+                + ", or a custom voice {id}.",
+            )
+
+
+def _check_tools(tools: Any) -> None:
+    if not isinstance(tools, list):
+        raise invalid_value("session.tools", "Expected an array.", "invalid_type")
+    for index, tool in enumerate(tools):
+        where = f"session.tools[{index}]"
+        kind = tool.get("type") if isinstance(tool, dict) else None
+        if kind not in TOOL_FIELDS:
+            raise invalid_value(
+                f"{where}.type",
+                "Invalid value. Supported values are: 'function' and 'mcp'.",
+            )
+        assert isinstance(tool, dict)  # noqa: S101 - it has a known type
+        for key in tool:
+            if key not in TOOL_FIELDS[kind]:
+                raise unknown_parameter(f"{where}.{key}")
+        if kind == "function" and not isinstance(tool.get("name"), str):
+            raise missing_parameter(f"{where}.name")
+
+
+def check_update(update: dict[str, Any], model: str) -> None:
+    """Refuse a GA `session.update` the real API would refuse; raises EventError."""
+    if unknown := first_unknown_field(update, SESSION_SCHEMA, "session"):
+        raise unknown_parameter(unknown)
+    if "type" not in update:
+        raise missing_parameter("session.type")
+    if update["type"] != "realtime":
+        raise invalid_value(
+            "session.type", "Invalid value. Supported values are: 'realtime'."
+        )
+    if "model" in update:
+        requested = update["model"]
+        if requested in LIVE_MODELS:
+            raise EventError(
+                "invalid_model",
+                f"The model `{requested}` is a GPT-Live model: use /v1/live/sessions.",
+                "session.model",
+            )
+        if requested != model:
+            # Unverified: the notes say the model is fixed at connect time.
+            raise invalid_value(
+                "session.model",
+                f"The session's model is `{model}`; it cannot be changed.",
+            )
+    modalities = update.get("output_modalities", ["audio"])
+    if modalities not in (["audio"], ["text"]):
+        raise invalid_value(
+            "session.output_modalities",
+            "Invalid value. Supported values are: ['audio'] or ['text'].",
+        )
+    if not isinstance(update.get("instructions", ""), str):
+        raise invalid_value(
+            "session.instructions", "Expected a string.", "invalid_type"
+        )
+    settings = update.get("audio") or {}
+    if isinstance(settings.get("input"), dict):
+        _check_input(settings["input"], "session.audio.input")
+    if isinstance(settings.get("output"), dict):
+        _check_output(settings["output"], "session.audio.output")
+    if "tools" in update:
+        _check_tools(update["tools"])
+    limit = update.get("max_output_tokens", "inf")
+    if limit != "inf" and not (
+        isinstance(limit, int) and 1 <= limit <= MAX_OUTPUT_TOKENS
+    ):
+        raise invalid_value(
+            "session.max_output_tokens",
+            f"Invalid value. Expected an integer from 1 to {MAX_OUTPUT_TOKENS}, or 'inf'.",
+        )
 
 
 def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
@@ -124,7 +359,10 @@ class RealtimeSession:
     audio_ms: int = 0
     speech_item: str | None = None
     idle_task: asyncio.Task[None] | None = None
+    drop_task: asyncio.Task[None] | None = None
     format_mismatch_noted: bool = False
+    configured: bool = False
+    transport: asyncio.Transport | None = None
 
     # --- sending --------------------------------------------------------------------
 
@@ -167,6 +405,9 @@ class RealtimeSession:
         param: str | None = None,
     ) -> None:
         """An `error` event; the connection stays open, as with the real API."""
+        self.sim.recorder.event(
+            "realtime_error", code=code, param=param, message=message
+        )
         await self.send(
             {
                 "type": "error",
@@ -238,17 +479,37 @@ class RealtimeSession:
         if not isinstance(update, dict) or BETA_SESSION_KEYS & update.keys():
             await self.refuse_beta()
             return
-        if update.get("type") != "realtime":
-            await self.error(
-                "Missing required parameter: 'session.type'.",
-                "missing_required_parameter",
-                event_id,
-                "session.type",
-            )
+        try:
+            check_update(update, self.session["model"])
+        except EventError as err:
+            await self.error(err.message, err.code, event_id, err.param)
             return
         self.session = _merge(self.session, update)
         self.sim.recorder.event("realtime_session_updated", session=self.session)
         await self.send({"type": "session.updated", "session": self.session})
+        if not self.configured:
+            self.configured = True
+            drop_after, self.sim.realtime.drop_after = (
+                self.sim.realtime.drop_after,
+                None,
+            )
+            if drop_after is not None:
+                self.drop_task = asyncio.create_task(self._drop(drop_after))
+
+    async def _drop(self, after: float) -> None:
+        """Cut the connection like a network failure: no close frame at all."""
+        await self.sim.clock.sleep(after)
+        self.sim.recorder.event("realtime_dropped", after=after)
+        if self.transport is not None:
+            self.transport.abort()
+
+    async def refuse(self, code: str) -> None:
+        """An admission error right after the upgrade, then the server closes."""
+        self.sim.recorder.event("realtime_refused", code=code)
+        await self.error(
+            f"The session could not be started ({code}).", code, None, None
+        )
+        await self.ws.close(code=CLOSE_CODE_REFUSED, message=code.encode())
 
     async def _append(self, event: dict[str, Any], event_id: str | None) -> None:
         try:
@@ -663,11 +924,13 @@ class RealtimeSession:
     async def close(self) -> None:
         """Stop everything this connection runs."""
         self._cancel_idle()
-        if self.response is not None:
-            self.response.cancel()
-            with suppress(asyncio.CancelledError):
-                await self.response
-        await self.ws.close()
+        for task in (self.response, self.drop_task):
+            if task is not None:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        with suppress(ConnectionError):
+            await self.ws.close()
 
 
 class RealtimeService:
@@ -678,6 +941,8 @@ class RealtimeService:
         self.sim = sim
         self.sessions: list[RealtimeSession] = []
         self.forced_tool: str | None = None
+        self.drop_after: float | None = None
+        self.refuse_next: str | None = None
 
     def routes(self) -> list[web.RouteDef]:
         """The WebSocket endpoint."""
@@ -689,14 +954,28 @@ class RealtimeService:
         model = request.query.get("model", "")
         if model not in MODELS:
             return model_not_found(model)
+        if model in LIVE_MODELS:
+            # Unverified whether the real API refuses before or after the upgrade.
+            return openai_error(
+                400,
+                f"The model `{model}` is a GPT-Live model: use /v1/live/sessions.",
+                "invalid_request_error",
+                "invalid_model",
+                "model",
+            )
         ws = web.WebSocketResponse()
         await ws.prepare(request)
         session = RealtimeSession(self.sim, ws, default_session(model))
+        session.transport = request.transport
         self.sessions.append(session)
         self.sim.recorder.event("realtime_connected", model=model)
         try:
             if "realtime=v1" in request.headers.get("OpenAI-Beta", ""):
                 await session.refuse_beta()
+                return ws
+            if (code := self.refuse_next) is not None:
+                self.refuse_next = None
+                await session.refuse(code)
                 return ws
             await session.send({"type": "session.created", "session": session.session})
             async for message in ws:

@@ -395,3 +395,263 @@ async def test_realtime_manual_turns_and_items(
     await realtime.send({"type": "not json"})
     await realtime.until("error")
     assert sim.recorder.events_named("realtime_input_format_mismatch")
+
+
+# --- strict GA session.update -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("session", "param"),
+    [
+        (
+            {"audio": {"input": {"format": {"type": "audio/pcmu", "rate": 8000}}}},
+            "session.audio.input.format.rate",
+        ),
+        (
+            {"audio": {"output": {"format": {"type": "audio/pcma", "rate": 8000}}}},
+            "session.audio.output.format.rate",
+        ),
+        ({"audio": {"format": {"type": "audio/pcmu"}}}, "session.audio.format"),
+        ({"audio": {"input": {"vad": {}}}}, "session.audio.input.vad"),
+        (
+            {"audio": {"input": {"transcription": {"model": "whisper-1", "temp": 0}}}},
+            "session.audio.input.transcription.temp",
+        ),
+        (
+            {
+                "audio": {
+                    "input": {
+                        "turn_detection": {"type": "server_vad", "eagerness": "low"}
+                    }
+                }
+            },
+            "session.audio.input.turn_detection.eagerness",
+        ),
+        ({"audio": {"output": {"volume": 1}}}, "session.audio.output.volume"),
+        (
+            {"tools": [{"type": "function", "name": "end_call", "strict": True}]},
+            "session.tools[0].strict",
+        ),
+        ({"delegation": {"type": "client"}}, "session.delegation"),
+        ({"tracing": {"workflow": "x"}}, "session.tracing.workflow"),
+    ],
+)
+async def test_realtime_unknown_field_is_refused(
+    realtime: Realtime, session: dict[str, Any], param: str
+) -> None:
+    """session.update is strict: an unknown field at any depth names its path."""
+    await realtime.send(
+        {"type": "session.update", "session": {"type": "realtime", **session}}
+    )
+    error = await realtime.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (
+        "unknown_parameter",
+        param,
+    )
+
+
+async def test_realtime_refused_update_is_not_applied(realtime: Realtime) -> None:
+    """A refused update changes nothing, not even its valid fields."""
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "instructions": "changed", "speed": 2},
+        }
+    )
+    await realtime.until("error")
+    await realtime.send({"type": "session.update", "session": {"type": "realtime"}})
+    updated = await realtime.until("session.updated")
+    assert updated["session"]["instructions"] == GA_SESSION["instructions"]
+
+
+async def test_realtime_pcm_rate_must_be_24000(realtime: Realtime) -> None:
+    """audio/pcm takes a rate, and only 24000."""
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {"output": {"format": {"type": "audio/pcm", "rate": 16000}}},
+            },
+        }
+    )
+    error = await realtime.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (
+        "invalid_value",
+        "session.audio.output.format.rate",
+    )
+
+
+async def test_realtime_unknown_voice_is_refused(realtime: Realtime) -> None:
+    """A voice outside the built-in list (or a custom {id}) is refused."""
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "audio": {"output": {"voice": "Google.en-US-Chirp3-HD-Aoede"}},
+            },
+        }
+    )
+    error = await realtime.until("error")
+    assert error["error"]["param"] == "session.audio.output.voice"
+
+
+async def test_realtime_errors_are_recorded(sim: Simulator, realtime: Realtime) -> None:
+    """Every error sent is in the recorder, for integration tests."""
+    await realtime.send(
+        {"type": "session.update", "session": {"type": "realtime", "voices": "x"}}
+    )
+    await realtime.until("error")
+    assert sim.recorder.events_named("realtime_error") == [
+        {
+            "code": "unknown_parameter",
+            "param": "session.voices",
+            "message": "Unknown parameter: 'session.voices'.",
+        }
+    ]
+
+
+# --- GPT-Live models are not Realtime models -------------------------------------------
+
+
+async def test_realtime_refuses_a_live_model_on_the_url(sim: Simulator) -> None:
+    """A GPT-Live model id on /v1/realtime is refused before the upgrade."""
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(
+                f"{sim.base_url}/v1/realtime?model=gpt-live-1",
+                headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+            )
+    assert err.value.status == 400
+
+
+async def test_realtime_refuses_a_live_model_in_the_session(
+    realtime: Realtime,
+) -> None:
+    """A GPT-Live model id in session.update is invalid_model."""
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {"type": "realtime", "model": "gpt-live-1"},
+        }
+    )
+    error = await realtime.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (
+        "invalid_model",
+        "session.model",
+    )
+
+
+async def test_chat_refuses_a_live_model(client: openai.AsyncOpenAI) -> None:
+    """GPT-Live models only speak on /v1/live/sessions."""
+    with pytest.raises(openai.BadRequestError):
+        await client.chat.completions.create(
+            model="gpt-live-1", messages=[{"role": "user", "content": "hi"}]
+        )
+
+
+async def test_models_list_has_the_live_models(client: openai.AsyncOpenAI) -> None:
+    """Both GPT-Live models are listed, as for an account with access."""
+    models = [model.id async for model in client.models.list()]
+    assert {"gpt-live-1", "gpt-live-1.1"} <= set(models)
+
+
+# --- failures: faults on the upgrade, refusals and drops ---------------------------------
+
+
+@pytest.mark.parametrize("status", [401, 404, 429, 500])
+async def test_realtime_fault_refuses_the_upgrade(sim: Simulator, status: int) -> None:
+    """An injected fault answers the upgrade with its status instead of 101."""
+    sim.fail("openai", "/v1/realtime", status=status)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await session.ws_connect(
+                f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+                headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+            )
+    assert err.value.status == status
+
+
+@pytest.mark.parametrize(
+    ("status", "error_type", "code"),
+    [
+        (401, "invalid_request_error", "invalid_api_key"),
+        (429, "requests", "rate_limit_exceeded"),
+        (500, "server_error", None),
+    ],
+)
+async def test_fault_on_upgrade_has_openai_error_body(
+    sim: Simulator, status: int, error_type: str, code: str | None
+) -> None:
+    """The refused upgrade carries OpenAI's JSON error body."""
+    sim.fail("openai", "/v1/realtime", status=status)
+    headers = {
+        "Authorization": f"Bearer {DEFAULT_OPENAI_KEY}",
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Key": base64.b64encode(b"0123456789abcdef").decode(),
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{sim.base_url}/v1/realtime?model=gpt-realtime-2", headers=headers
+        ) as response,
+    ):
+        body = await response.json()
+    assert (body["error"]["type"], body["error"]["code"]) == (error_type, code)
+
+
+async def test_realtime_refuse_next_errors_then_closes(sim: Simulator) -> None:
+    """refuse_next answers the next connection with an error, then closes it."""
+    sim.realtime.refuse_next = "insufficient_quota"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+            headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+        ) as ws,
+    ):
+        error = json.loads((await ws.receive()).data)
+        closing = await ws.receive()
+    assert (error["error"]["code"], closing.type, ws.close_code) == (
+        "insufficient_quota",
+        aiohttp.WSMsgType.CLOSE,
+        1008,
+    )
+
+
+async def _dropped(sim: Simulator, after: float) -> aiohttp.ClientWebSocketResponse:
+    """A configured connection that `drop_after` cuts; read until it ends."""
+    sim.realtime.drop_after = after
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(
+            f"{sim.base_url}/v1/realtime?model=gpt-realtime-2",
+            headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+        ) as ws,
+    ):
+        connection = Realtime(ws)
+        await connection.until("session.created")
+        await connection.send({"type": "session.update", "session": GA_SESSION})
+        await connection.until("session.updated")
+        async with asyncio.timeout(5):
+            while (await ws.receive()).type is aiohttp.WSMsgType.TEXT:
+                pass
+        return ws
+
+
+async def test_realtime_drop_after_aborts_the_connection(sim: Simulator) -> None:
+    """drop_after cuts the connection without a close frame: code 1006."""
+    ws = await _dropped(sim, 0.5)
+    assert ws.close_code == 1006
+
+
+async def test_realtime_drop_after_is_used_once(sim: Simulator) -> None:
+    """The knob resets after one connection, and the drop is recorded."""
+    await _dropped(sim, 0.5)
+    assert (sim.realtime.drop_after, sim.recorder.events_named("realtime_dropped")) == (
+        None,
+        [{"after": 0.5}],
+    )
