@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
@@ -83,6 +84,7 @@ class CallRecord:
     proofs: int = 0
     stream_sids: list[str] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
     def duration(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from email.utils import format_datetime
 import json
 import re
 from typing import TYPE_CHECKING, Any
@@ -72,6 +73,7 @@ def call_json(record: CallRecord) -> dict[str, Any]:
         "status": record.status,
         "direction": "outbound-api",
         "answered_by": record.answered_by,
+        "date_created": format_datetime(record.date_created, usegmt=True),
         "duration": str(record.duration) if record.done.is_set() else None,
         "api_version": "2010-04-01",
         "uri": f"/2010-04-01/Accounts/{record.account_sid}/Calls/{record.sid}.json",
@@ -177,6 +179,23 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
             )
         return call
 
+    async def list_calls(request: web.Request) -> web.Response:
+        """Calls of the account, newest first, filtered like Twilio's To/From/Status."""
+        account = authenticate(sim, request)
+        query = request.query
+        calls = [
+            call_json(call.record)
+            for call in reversed(list(sim.network.calls.values()))
+            if call.record.account_sid == account.sid
+            and query.get("To", call.record.to) == call.record.to
+            and query.get("From", call.record.from_) == call.record.from_
+            and query.get("Status", call.record.status) == call.record.status
+        ]
+        page_size = int(query.get("PageSize", "50"))
+        return web.json_response(
+            {"calls": calls[:page_size], "page": 0, "page_size": page_size}
+        )
+
     async def get_call(request: web.Request) -> web.Response:
         return web.json_response(call_json(find_call(request).record))
 
@@ -200,6 +219,7 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
 
     return [
         web.post(f"{API}/Calls.json", create_call),
+        web.get(f"{API}/Calls.json", list_calls),
         web.get(API + "/Calls/{call_sid}.json", get_call),
         web.post(API + "/Calls/{call_sid}.json", update_call),
         web.get(f"{API}.json", get_account),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.wakeup_coach import PLATFORMS, call_manager
+from custom_components.wakeup_coach import PLATFORMS, dialer
 from custom_components.wakeup_coach.const import (
     CONF_ACCOUNT_SID,
     CONF_AUTH_TOKEN,
@@ -48,6 +48,8 @@ from simulator.server import Simulator
 SLEEPER_NUMBER = "+15550100111"
 SLEEPER_SUBENTRY_ID = "01JSLEEPERALICE0000000000"
 ENTRY_ID = "01JENTRY00000000000000000"
+# The request that creates a call (fault injection must not hit the list request).
+CREATE_CALL = f"POST /2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Calls.json"
 # Nothing listens on port 9 (discard): a service that cannot be reached.
 CLOSED_PORT_URL = "http://127.0.0.1:9"
 
@@ -136,6 +138,13 @@ def mock_config_entry(
     )
 
 
+async def until(condition: Callable[[], object], timeout: float = 20) -> None:
+    """Wait until `condition()` is true, checking every 10 ms; fail after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 @dataclass
 class Live:
     """A loaded entry that the simulator can call back: HA's HTTP server listens for real."""
@@ -153,18 +162,19 @@ class Live:
 
     async def wait_dialing(self, timeout: float = 20) -> None:
         """Until the sleeper's call is in progress in Home Assistant."""
-        async with asyncio.timeout(timeout):
-            while not self.sleeper.call_in_progress:
-                await asyncio.sleep(0.01)
+        await until(lambda: self.sleeper.call_in_progress, timeout)
 
     async def wait_idle(self, timeout: float = 20) -> None:
         """Until the sleeper's call has ended in Home Assistant."""
-        async with asyncio.timeout(timeout):
-            while (
-                self.sleeper.call_in_progress
-                or self.entry.runtime_data.calls.active_calls
-            ):
-                await asyncio.sleep(0.01)
+        await until(
+            lambda: (
+                not (
+                    self.sleeper.call_in_progress
+                    or self.entry.runtime_data.calls.calls_of()
+                )
+            ),
+            timeout,
+        )
 
 
 PROOF_ENTITY = "binary_sensor.bathroom_motion"
@@ -182,8 +192,8 @@ async def live(
     client = await hass_client_no_auth()
     base_url = f"http://127.0.0.1:{client.server.port}"
     await hass.config.async_update(external_url=base_url)
-    monkeypatch.setattr(call_manager, "RETRY_DELAYS", (0.01, 0.02, 0.04))
-    monkeypatch.setattr(call_manager, "CREATE_CONFIRM_SECONDS", 0.3)
+    monkeypatch.setattr(dialer, "RETRY_DELAYS", (0.01, 0.02, 0.04))
+    monkeypatch.setattr(dialer, "CREATE_CONFIRM_SECONDS", 0.3)
     hass.states.async_set(PROOF_ENTITY, "off", {"friendly_name": "Bathroom motion"})
 
     async def motion(record: object) -> None:

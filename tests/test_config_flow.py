@@ -14,6 +14,7 @@ from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.wakeup_coach import config_flow
 from custom_components.wakeup_coach.const import (
     CONF_ACCOUNT_SID,
     CONF_ADVANCED,
@@ -37,14 +38,13 @@ from custom_components.wakeup_coach.const import (
     DOMAIN,
     SUBENTRY_SLEEPER,
 )
+from simulator import openai_api
 from simulator.accounts import (
     DEFAULT_ACCOUNT_SID,
     DEFAULT_AUTH_TOKEN,
     DEFAULT_FROM_NUMBER,
     DEFAULT_OPENAI_KEY,
 )
-from custom_components.wakeup_coach import config_flow
-from simulator import openai_api
 from simulator.server import Simulator
 
 from .conftest import CLOSED_PORT_URL, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID

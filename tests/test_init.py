@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import time
 from typing import Any
 
@@ -26,7 +25,7 @@ from custom_components.wakeup_coach.const import (
 from simulator.server import Simulator
 from simulator.sleepers import SCRIPTS
 
-from .conftest import CLOSED_PORT_URL, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live
+from .conftest import CLOSED_PORT_URL, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live, until
 
 
 async def test_setup_and_unload_leave_nothing_behind(
@@ -178,12 +177,12 @@ async def test_changes_during_a_call_apply_once_it_has_ended(
 
     await record.done.wait()
     assert record.ended_by != "rest"
-    async with asyncio.timeout(20):
-        while (
-            live.entry.state is not ConfigEntryState.LOADED
-            or live.entry.runtime_data.calls is calls
-        ):
-            await asyncio.sleep(0.01)
+    await until(
+        lambda: (
+            live.entry.state is ConfigEntryState.LOADED
+            and live.entry.runtime_data.calls is not calls
+        )
+    )
     assert calls.history[0]["result"] == "awake"
     reloaded = live.entry.runtime_data.calls
     if change == "options":

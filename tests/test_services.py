@@ -174,17 +174,6 @@ async def test_several_sleepers_need_a_choice(
         assert err.value.translation_key == "sleeper_required"
 
 
-@pytest.mark.usefixtures("init_integration")
-async def test_realtime_mode_not_available_yet(hass: HomeAssistant) -> None:
-    """Forcing realtime mode says plainly that it is not built yet."""
-    with pytest.raises(HomeAssistantError) as err:
-        await hass.services.async_call(
-            DOMAIN, SERVICE_CALL, {"mode": "realtime"}, blocking=True
-        )
-    assert err.value.translation_key == "not_available_yet"
-    assert err.value.translation_placeholders == {"feature": "realtime mode"}
-
-
 async def test_confirm_awake(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:

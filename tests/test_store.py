@@ -27,6 +27,7 @@ async def _load(
     hass: HomeAssistant,
     entry: MockConfigEntry,
     hass_storage: dict[str, Any],
+    *,
     version: int,
     stored: dict[str, Any],
 ) -> SleeperSettings:
@@ -46,12 +47,12 @@ async def _load(
 
 
 @pytest.mark.parametrize(
-    ("stored", "alarm", "realtime"),
+    "stored",
     [
         # Version 1's defaults, never changed: both become off.
-        ({"alarm_enabled": True, "realtime_allowed": True}, False, False),
+        {"alarm_enabled": True, "realtime_allowed": True},
         # Turned off by the user: stays off.
-        ({"alarm_enabled": False, "realtime_allowed": False}, False, False),
+        {"alarm_enabled": False, "realtime_allowed": False},
     ],
 )
 async def test_version_1_defaults_are_migrated(
@@ -59,23 +60,21 @@ async def test_version_1_defaults_are_migrated(
     mock_config_entry: MockConfigEntry,
     hass_storage: dict[str, Any],
     stored: dict[str, Any],
-    alarm: bool,
-    realtime: bool,
 ) -> None:
     """Controls that did nothing in version 1 do not start ringing or spending on upgrade."""
     settings = await _load(
         hass,
         mock_config_entry,
         hass_storage,
-        1,
-        {
+        version=1,
+        stored={
             "alarm_time": "07:15:00",
             "realtime_probability": 80.0,
             "last_call_result": "awake",
             **stored,
         },
     )
-    assert (settings.alarm_enabled, settings.realtime_allowed) == (alarm, realtime)
+    assert (settings.alarm_enabled, settings.realtime_allowed) == (False, False)
     # What the user did set is kept.
     assert str(settings.alarm_time) == "07:15:00"
     assert settings.realtime_probability == 80.0
@@ -92,7 +91,7 @@ async def test_version_2_choices_are_kept(
         hass,
         mock_config_entry,
         hass_storage,
-        2,
-        {"alarm_enabled": True, "realtime_allowed": True},
+        version=2,
+        stored={"alarm_enabled": True, "realtime_allowed": True},
     )
     assert (settings.alarm_enabled, settings.realtime_allowed) == (True, True)

@@ -89,11 +89,19 @@ async def test_fallback_then_time_up() -> None:
     document = await call.speech("Ich bin müde")
     assert "Entschuldige" in document
     assert call.session.fallbacks == 1
+    issued = [
+        token for token, use in call.session._tokens.items() if use is TokenUse.SPEECH
+    ]
     clock.now = START + timedelta(minutes=11)
     document = await call.speech("noch fünf Minuten")
     assert "Unsere Zeit ist um" in document
     assert "<Hangup" in document
-    assert not call.session.redeem_token(TokenUse.SPEECH, "anything")
+    # The goodbye revokes the URLs the earlier turns handed Twilio.
+    assert len(issued) == 2
+    assert [call.session.redeem_token(TokenUse.SPEECH, t) for t in issued] == [
+        False,
+        False,
+    ]
 
 
 async def test_silence_over_time_ends() -> None:

@@ -20,7 +20,8 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_time_changed,
 )
 
-from custom_components.wakeup_coach import call_manager
+from custom_components.wakeup_coach import dialer
+from custom_components.wakeup_coach.call_session import CallState
 from custom_components.wakeup_coach.const import (
     DOMAIN,
     EVENT_CALL,
@@ -30,7 +31,7 @@ from custom_components.wakeup_coach.const import (
 from simulator.phone_network import CallRecord
 from simulator.sleepers import SCRIPTS
 
-from .conftest import SLEEPER_NUMBER, Live
+from .conftest import CREATE_CALL, SLEEPER_NUMBER, Live, until
 
 PHRASES_EN_SLEEPING = "Are you sleeping? Say something so I know you're awake!"
 
@@ -58,7 +59,7 @@ async def dial_slowly(
     The action's task, and the call the simulated network will place.
     """
     live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS[script]
-    live.simulator.fail("twilio", "Calls.json", delay=0.5, status=None)
+    live.simulator.fail("twilio", CREATE_CALL, delay=0.5, status=None)
     placed = live.simulator.network.expect_call()
     task = live.hass.async_create_task(
         live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
@@ -185,26 +186,29 @@ async def test_openai_rate_limited_mid_call(live: Live) -> None:
 
 async def test_twilio_500_on_create_then_success(live: Live) -> None:
     """Transient Twilio failures are retried; the third attempt dials."""
-    live.simulator.fail("twilio", "Calls.json", status=500, times=2)
+    live.simulator.fail("twilio", CREATE_CALL, status=500, times=2)
     _record, events = await run_call(live, "wakes_quickly")
 
     creates = live.simulator.recorder.requests_to("twilio", "Calls.json")
     assert [r.status for r in creates if r.method == "POST"] == [500, 500, 201]
+    # After each ambiguous 500, Twilio was asked whether the call existed after all.
+    assert [r.status for r in creates if r.method == "GET"] == [200, 200]
     assert events[-1] == "awake"
 
 
 async def test_twilio_keeps_failing(live: Live) -> None:
     """When every attempt fails: a translated error, a failed event, nothing left running."""
-    live.simulator.fail("twilio", "Calls.json", status=503, times=10)
+    live.simulator.fail("twilio", CREATE_CALL, status=503, times=10)
     events = async_capture_events(live.hass, EVENT_CALL)
     with pytest.raises(HomeAssistantError) as err:
         await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     assert err.value.translation_key == "call_failed"
     assert [e.data["type"] for e in events] == ["dialing", "failed"]
-    assert len(live.simulator.recorder.requests_to("twilio", "Calls.json")) == 4
+    requests = live.simulator.recorder.requests_to("twilio", "Calls.json")
+    assert [r.method for r in requests] == ["POST", "GET"] * 4
     assert last_result(live.hass) == "failed"
     assert not live.sleeper.call_in_progress
-    assert not live.entry.runtime_data.calls.active_calls
+    assert not live.entry.runtime_data.calls.calls_of()
 
 
 async def test_twilio_refuses_the_number(live: Live) -> None:
@@ -241,7 +245,7 @@ async def test_no_answer(live: Live) -> None:
 
 
 async def test_hang_up_action(live: Live) -> None:
-    """wakeup_coach.hang_up ends the sleeper's call through Twilio's REST API."""
+    """wakeup_coach.hang_up ends an answered call through Twilio's REST API: not awake."""
     live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["silent"]
     waiting = live.simulator.network.expect_call()
     await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
@@ -249,11 +253,13 @@ async def test_hang_up_action(live: Live) -> None:
     with pytest.raises(HomeAssistantError) as err:
         await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     assert err.value.translation_key == "call_in_progress"
+    call = live.entry.runtime_data.calls.calls_of()[0]
+    await until(lambda: call.session.state is CallState.IN_PROGRESS)
     await live.hass.services.async_call(DOMAIN, "hang_up", {}, blocking=True)
     await record.done.wait()
     await live.wait_idle()
     assert record.ended_by == "rest"
-    assert last_result(live.hass) in ("not_awake", "canceled")
+    assert last_result(live.hass) == "not_awake"
     with pytest.raises(HomeAssistantError) as err:
         await live.hass.services.async_call(DOMAIN, "hang_up", {}, blocking=True)
     assert err.value.translation_key == "no_call_in_progress"
@@ -298,7 +304,7 @@ async def test_no_public_url(live: Live, hass: HomeAssistant) -> None:
 
 async def test_twilio_500_after_placing_the_call(live: Live) -> None:
     """Twilio placed the call but answered 500: its callbacks show it, no second call rings."""
-    live.simulator.fail("twilio", "Calls.json", status=500, after_handler=True)
+    live.simulator.fail("twilio", CREATE_CALL, status=500, after_handler=True)
     record, events = await run_call(live, "wakes_quickly")
     assert events[-1] == "awake"
     assert len(live.simulator.network.calls) == 1
@@ -309,11 +315,11 @@ async def test_late_sign_of_life_ends_the_retries(
     live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Twilio answered 500 but placed the call, and said so only after we stopped waiting."""
-    monkeypatch.setattr(call_manager, "CREATE_CONFIRM_SECONDS", 0)
-    monkeypatch.setattr(call_manager, "RETRY_DELAYS", (60.0,))
+    monkeypatch.setattr(dialer, "CREATE_CONFIRM_SECONDS", 0)
+    monkeypatch.setattr(dialer, "RETRY_DELAYS", (60.0,))
     # The first callback to name the call is "answered", after the ringing.
     live.simulator.lost_status_events.update({"initiated", "ringing"})
-    live.simulator.fail("twilio", "Calls.json", status=500, after_handler=True)
+    live.simulator.fail("twilio", CREATE_CALL, status=500, after_handler=True)
     async with asyncio.timeout(20):  # the 60 s wait is cut short
         record, events = await run_call(live, "wakes_quickly")
     assert events[-1] == "awake"
@@ -323,7 +329,7 @@ async def test_late_sign_of_life_ends_the_retries(
 
 async def test_rate_limited_create_is_retried_at_once(live: Live) -> None:
     """A 429 was refused outright, so it is retried without waiting for callbacks."""
-    live.simulator.fail("twilio", "Calls.json", status=429)
+    live.simulator.fail("twilio", CREATE_CALL, status=429)
     _record, events = await run_call(live, "wakes_quickly")
     creates = live.simulator.recorder.requests_to("twilio", "Calls.json")
     assert [r.status for r in creates if r.method == "POST"] == [429, 201]
@@ -368,14 +374,13 @@ async def test_hang_up_while_waiting_to_retry(
     live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A hang-up between two attempts to place the call: no further attempt rings anyone."""
-    monkeypatch.setattr(call_manager, "RETRY_DELAYS", (60.0,))
-    live.simulator.fail("twilio", "Calls.json", status=429)
+    monkeypatch.setattr(dialer, "RETRY_DELAYS", (60.0,))
+    live.simulator.fail("twilio", CREATE_CALL, status=429)
     creates = live.simulator.recorder.requests_to
     task = live.hass.async_create_task(
         live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     )
-    while not creates("twilio", "Calls.json"):
-        await asyncio.sleep(0.01)
+    await until(lambda: creates("twilio", "Calls.json"))
     await live.hass.services.async_call(DOMAIN, SERVICE_HANG_UP, {}, blocking=True)
     async with asyncio.timeout(5):  # the 60 s wait is cut short
         await task
@@ -388,7 +393,7 @@ async def test_failure_after_the_action_was_cancelled_is_logged(
     live: Live, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Nobody awaits a dial whose action was cancelled: its final failure is logged."""
-    live.simulator.fail("twilio", "Calls.json", status=503, times=10, delay=0.2)
+    live.simulator.fail("twilio", CREATE_CALL, status=503, times=10, delay=0.2)
     events = async_capture_events(live.hass, EVENT_CALL)
     task = live.hass.async_create_task(
         live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
@@ -423,8 +428,9 @@ async def test_lost_completed_callback(live: Live) -> None:
     placed = live.simulator.network.expect_call()
     await live.hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     record = await placed
+    # The simulated call awaited each callback it sent before ending: all have landed.
     await record.done.wait()
-    await asyncio.sleep(0.1)
+    await live.hass.async_block_till_done()
     assert live.sleeper.call_in_progress  # HA never heard the end
     async_fire_time_changed(live.hass, dt_util.utcnow() + timedelta(minutes=20))
     await live.wait_idle()

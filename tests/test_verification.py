@@ -18,11 +18,18 @@ from custom_components.wakeup_coach.verification import ProofTracker, is_proof
         ("binary_sensor.motion", "off", "on", True),
         ("binary_sensor.motion", "on", "on", False),
         ("binary_sensor.motion", "on", "off", False),
-        ("binary_sensor.motion", None, "on", True),
+        # Appearing or coming back on is not getting up: a restart, a reconnect.
+        ("binary_sensor.motion", None, "on", False),
+        ("binary_sensor.motion", "unavailable", "on", False),
+        ("binary_sensor.motion", "unknown", "on", False),
         ("binary_sensor.motion", "off", "unavailable", False),
+        ("light.bathroom", "off", "on", True),
+        ("input_boolean.up", "unavailable", "on", False),
         ("event.doorbell", "2026-11-26T06:00:00", "2026-11-26T06:31:00", True),
         ("event.doorbell", "unavailable", "2026-11-26T06:31:00", False),
         ("event.doorbell", None, "2026-11-26T06:31:00", False),
+        ("event.doorbell", "unknown", "2026-11-26T06:31:00", True),
+        ("input_button.tag", "unavailable", "2026-11-26T06:31:00", False),
         ("input_button.tag", "2026-11-26T06:00:00", "unknown", False),
     ],
 )
@@ -56,6 +63,19 @@ async def test_tracker_window(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
     assert tracker.last_proof is not None
     assert tracker.last_proof <= now + timedelta(seconds=1)
+
+
+async def test_listeners_hear_every_proof(hass: HomeAssistant) -> None:
+    """A live call is told at once when proof arrives, until it stops listening."""
+    tracker = ProofTracker(
+        hass, SleeperConfig(subentry_id="s1", name="Bo", phone_number="+1555")
+    )
+    heard: list[int] = []
+    remove = tracker.add_listener(lambda: heard.append(1))
+    tracker.confirm()
+    remove()
+    tracker.confirm()
+    assert heard == [1]
 
 
 async def test_no_entities(hass: HomeAssistant) -> None:

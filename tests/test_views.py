@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from twilio.request_validator import RequestValidator
 
-from custom_components.wakeup_coach.call_manager import ActiveCall
+from custom_components.wakeup_coach.call import Call
 from custom_components.wakeup_coach.call_session import CallState
 from custom_components.wakeup_coach.const import DOMAIN, SERVICE_CALL
 from custom_components.wakeup_coach.views import MAX_BODY_BYTES
@@ -25,6 +25,7 @@ from simulator.sleepers import Answer, SleeperScript
 
 from .conftest import SLEEPER_NUMBER, Live
 
+HANG_UP = '<?xml version="1.0" encoding="UTF-8"?><Response><Hangup /></Response>'
 # A sleeper whose phone rings for ten minutes: the call stays "ringing" while the
 # tests knock on its endpoints.
 RINGING = SleeperScript(
@@ -38,7 +39,7 @@ class RingingCall:
 
     live: Live
     record: CallRecord
-    active: ActiveCall
+    active: Call
 
     @property
     def voice_url(self) -> str:
@@ -69,6 +70,18 @@ class RingingCall:
         body: bytes | None = None,
     ) -> int:
         """POST like Twilio would; `signature` "valid" signs correctly, None sends none."""
+        status, _ = await self.request(url, params, signature=signature, body=body)
+        return status
+
+    async def request(
+        self,
+        url: str,
+        params: dict[str, str],
+        *,
+        signature: str | None = "valid",
+        body: bytes | None = None,
+    ) -> tuple[int, str]:
+        """POST like Twilio would; the status and the body of the answer."""
         headers = {}
         if signature == "valid":
             headers["X-Twilio-Signature"] = RequestValidator(
@@ -85,7 +98,7 @@ class RingingCall:
             )
         else:
             response = await self.live.client.post(path, data=params, headers=headers)
-        return response.status
+        return response.status, await response.text()
 
     def footprint(self) -> tuple[Any, ...]:
         """Everything a request could change or cause."""
@@ -112,7 +125,7 @@ async def ringing(live: Live) -> RingingCall:
     waiting = live.simulator.network.expect_call()
     await hass.services.async_call(DOMAIN, SERVICE_CALL, {}, blocking=True)
     record = await waiting
-    active = next(iter(live.entry.runtime_data.calls.active_calls.values()))
+    active = live.entry.runtime_data.calls.calls_of()[0]
     # Its initiated and ringing callbacks come in the background: let them land
     # before a test compares footprints (nothing more comes until an answer).
     async with asyncio.timeout(10):
@@ -122,12 +135,15 @@ async def ringing(live: Live) -> RingingCall:
 
 
 async def test_valid_request_is_served_once(ringing: RingingCall) -> None:
-    """The voice URL works once, signed; a replay of the same request is 404."""
+    """The voice URL works once, signed; a replay is told to hang up and changes nothing."""
     before = ringing.footprint()
-    assert await ringing.post(ringing.voice_url, ringing.params()) == 200
+    status, first = await ringing.request(ringing.voice_url, ringing.params())
+    assert status == 200
+    assert "<Gather" in first
     assert ringing.footprint() != before
     after_first = ringing.footprint()
-    assert await ringing.post(ringing.voice_url, ringing.params()) == 404
+    # A 404 would make Twilio apologise for "an application error" on a live call.
+    assert await ringing.request(ringing.voice_url, ringing.params()) == (200, HANG_UP)
     assert ringing.footprint() == after_first
 
 
@@ -210,13 +226,29 @@ async def test_unknown_call(ringing: RingingCall) -> None:
 
 
 async def test_other_twilio_call(ringing: RingingCall) -> None:
-    """A signed request for this URL but another CallSid is refused."""
-    before = ringing.footprint()
-    assert (
-        await ringing.post(ringing.voice_url, ringing.params(CallSid="CA" + "1" * 32))
-        == 403
-    )
-    assert ringing.footprint() == before
+    """A signed request with another CallSid is a second call of the same wake-up: hung up.
+
+    An ambiguous Twilio error followed by a retry can place two calls carrying the
+    same URLs. The first Twilio named is the call; the other one is hung up, once.
+    """
+    other = "CA" + "1" * 32
+    session = ringing.active.session
+    tokens = dict(session._tokens)
+    for _ in range(2):
+        assert await ringing.request(
+            ringing.voice_url, ringing.params(CallSid=other)
+        ) == (200, HANG_UP)
+    assert await ringing.post(ringing.status_url, ringing.params(CallSid=other)) == 204
+    await ringing.live.hass.async_block_till_done()
+    hang_ups = [
+        r
+        for r in ringing.live.simulator.recorder.requests_to("twilio", f"Calls/{other}")
+        if r.method == "POST"
+    ]
+    assert [r.data for r in hang_ups] == [{"Status": "completed"}]
+    # Our own call is untouched: same Twilio call, same live URLs.
+    assert session.call_sid == ringing.record.sid
+    assert session._tokens == tokens
 
 
 async def test_oversized_body(ringing: RingingCall) -> None:
@@ -245,7 +277,7 @@ async def test_status_callback_is_authenticated(ringing: RingingCall) -> None:
 
 
 async def test_finished_call_urls_are_gone(ringing: RingingCall) -> None:
-    """Once the call has ended, replaying any of its URLs is 404."""
+    """Once the call has ended, its URLs change nothing: TwiML says hang up, callbacks are ignored."""
     live = ringing.live
     await live.hass.services.async_call(DOMAIN, "hang_up", {}, blocking=True)
     await ringing.record.done.wait()
@@ -254,8 +286,10 @@ async def test_finished_call_urls_are_gone(ringing: RingingCall) -> None:
     assert result is not None
     assert result.state == "canceled"
     requests = len(live.simulator.recorder.requests)
-    for url in (ringing.voice_url, ringing.status_url):
-        assert await ringing.post(url, ringing.params(CallStatus="completed")) == 404
+    params = ringing.params(CallStatus="in-progress", SequenceNumber="99")
+    assert await ringing.request(ringing.voice_url, params) == (200, HANG_UP)
+    assert await ringing.post(ringing.status_url, params) == 204
+    assert ringing.active.session.state is CallState.ENDED
     assert len(live.simulator.recorder.requests) == requests
     assert result == live.hass.states.get("sensor.alice_last_call_result")
 

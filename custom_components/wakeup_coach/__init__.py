@@ -30,9 +30,11 @@ from .data import WakeupCoachConfigEntry, WakeupCoachData
 from .models import SleeperConfig
 from .openai_client import async_check_openai, async_create_openai_client
 from .public_url import ISSUE_NO_PUBLIC_URL, async_check_public_url
+from .realtime import ISSUE_STREAM
 from .services import async_setup_services
 from .sleeper import Sleeper
 from .store import SettingsStore
+from .stream_view import TwilioStreamView
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
 from .views import TwilioCallView
 
@@ -53,6 +55,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and Twilio's endpoints, which exist while no entry is loaded."""
     async_setup_services(hass)
     hass.http.register_view(TwilioCallView())
+    hass.http.register_view(TwilioStreamView())
     return True
 
 
@@ -183,6 +186,7 @@ async def async_unload_entry(
 async def async_remove_entry(
     hass: HomeAssistant, entry: WakeupCoachConfigEntry
 ) -> None:
-    """Delete the sleepers' stored settings and the entry's repair issue with the entry."""
+    """Delete the sleepers' stored settings and the entry's repair issues with the entry."""
     await SettingsStore(hass, entry.entry_id).async_remove()
-    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_NO_PUBLIC_URL}_{entry.entry_id}")
+    for issue in (ISSUE_NO_PUBLIC_URL, ISSUE_STREAM):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")

@@ -1,17 +1,17 @@
 """Placing, following and ending the calls of one config entry.
 
-The manager turns actions into Twilio requests and Twilio's callbacks into state:
-sessions, the sleeper's entities, events on the bus. Views find a call by its id
-in a registry shared by all entries (ACTIVE_CALLS).
+The manager turns actions into calls and what happens on a call into state: the
+sleeper's entities, events on the bus, the call history. Twilio's side of
+dialling is the dialer's; what the sleeper hears is the mode handler's; the
+views talk to each Call directly.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from contextlib import suppress
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 import random
@@ -20,70 +20,68 @@ from typing import Any
 from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import openai
 
-from .call_session import CallSession, CallState, TokenUse, is_machine
+from .call import Call, CallRegistry, call_url, stream_url
+from .call_session import CallSession, TokenUse
 from .coach import CoachPolicy
 from .const import (
     CONF_AUTH_TOKEN,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
+    CONF_LIVE_MODEL,
     CONF_MAGIC_WORDS,
     CONF_MAX_CALL_MINUTES,
+    CONF_OPENAI_API_KEY,
+    CONF_OPENAI_BASE_URL,
+    CONF_REALTIME_ENGINE,
+    CONF_REALTIME_MODEL,
     CONF_RING_TIMEOUT,
     DEFAULT_CHAT_MODEL,
+    DEFAULT_LIVE_MODEL,
     DEFAULT_MAGIC_WORDS,
     DEFAULT_MAX_CALL_MINUTES,
+    DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_REALTIME_MODEL,
     DEFAULT_RING_TIMEOUT,
     DOMAIN,
     EVENT_CALL,
     LOGGER,
 )
-from .models import CallMode, CallResult
+from .dialer import Dialer, DialStoppedError
+from .models import CallMode, CallResult, EngineKind
+from .modes import ModeHandler, choose_mode
 from .openai_client import async_chat_reply
 from .phone import mask_phone
 from .phrases import phrases_for
 from .public_url import async_check_public_url
+from .realtime import RealtimeCall, async_stream_issue
 from .sleeper import Sleeper
 from .traditional import TraditionalCall
-from .twilio_rest import (
-    TwilioAuthError,
-    TwilioConnectionError,
-    TwilioError,
-    TwilioRestClient,
-)
+from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
 from .verification import ProofTracker
+from .voice_engine import VoiceEngine, make_engine
 
-CALL_PATH = "/api/wakeup_coach/call"
-# Waits between attempts when Twilio has a transient failure (5xx, 429, timeout).
-RETRY_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0)
-# After an ambiguous failure to create a call, how long to wait for its status callbacks.
-CREATE_CONFIRM_SECONDS = 3.0
 # The watchdog asks Twilio about a call this long after its longest possible end.
 WATCHDOG_MARGIN_SECONDS = 120
+# Twilio's own limit lies this far beyond the coach's, so the coach's "time is up"
+# goodbye is heard before Twilio cuts the line.
+TIME_LIMIT_MARGIN_SECONDS = 60
 FINAL_TWILIO_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 # A chat completion must leave room in Twilio's 15 s webhook timeout.
 CHAT_TIMEOUT = 8.0
 HISTORY_LENGTH = 20
 
-
-@dataclass
-class ActiveCall:
-    """A call in progress, as the views find it."""
-
-    manager: CallManager
-    session: CallSession
-    handler: TraditionalCall
+CALLS: HassKey[CallRegistry] = HassKey(f"{DOMAIN}_calls")
 
 
-ACTIVE_CALLS: HassKey[dict[str, ActiveCall]] = HassKey(f"{DOMAIN}_active_calls")
-
-
-class _DialStoppedError(Exception):
-    """The call was hung up, or its entry unloaded, before Twilio took it."""
+def call_registry(hass: HomeAssistant) -> CallRegistry:
+    """The calls of every entry, as the views find them."""
+    return hass.data.setdefault(CALLS, CallRegistry())
 
 
 def _log_unawaited_failure(dial: asyncio.Task[None]) -> None:
@@ -128,23 +126,21 @@ class CallManager:
         self.from_number: str = entry_data[CONF_FROM_NUMBER]
         self.options = options
         self.twilio = twilio
+        self.dialer = Dialer(twilio)
         self.openai = openai_client
         self.sleepers = sleepers
         self.require_https = require_https
         self.proof = {sid: ProofTracker(hass, s.config) for sid, s in sleepers.items()}
         self.history: deque[dict[str, Any]] = deque(maxlen=HISTORY_LENGTH)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._dials: set[asyncio.Task[None]] = set()
-        # Set to cut a wait between two attempts to place a call short.
-        self._stop_dialing: dict[str, asyncio.Event] = {}
         self._when_idle: Callable[[], None] | None = None
         self._watchdogs: dict[str, Callable[[], None]] = {}
-        self._sid_known: dict[str, asyncio.Event] = {}
 
     @property
-    def active_calls(self) -> dict[str, ActiveCall]:
-        """Every call in progress, of every entry."""
-        return self.hass.data.setdefault(ACTIVE_CALLS, {})
+    def registry(self) -> CallRegistry:
+        """Every call of every entry."""
+        return call_registry(self.hass)
 
     @callback
     def async_start(self) -> list[Callable[[], None]]:
@@ -154,45 +150,54 @@ class CallManager:
     def _option(self, key: str, default: Any) -> Any:
         return self.options.get(key, default)
 
-    @staticmethod
-    def url(session: CallSession, path: str) -> str:
-        """Public URL of one of a call's endpoints, exactly as Twilio gets (and signs) it."""
-        return f"{session.public_base}{CALL_PATH}/{session.call_id}/{path}"
+    @property
+    def max_call(self) -> timedelta:
+        """The coach's longest call."""
+        return timedelta(
+            minutes=int(self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES))
+        )
+
+    def calls_of(self, sleeper: Sleeper | None = None) -> list[Call]:
+        """The entry's calls not ended yet (of one sleeper)."""
+        return [
+            call
+            for call in self.registry.live()
+            if call.host is self
+            and (
+                sleeper is None
+                or call.session.sleeper.subentry_id == sleeper.subentry_id
+            )
+        ]
 
     # --- placing a call ---------------------------------------------------------------
 
-    def choose_mode(self, sleeper: Sleeper, mode: CallMode) -> CallMode:
-        """The mode a call will use."""
-        if mode is CallMode.REALTIME:
-            raise _error("not_available_yet", feature="realtime mode")
-        if mode is CallMode.AUTO:
-            settings = sleeper.settings
-            wants_realtime = settings.realtime_allowed and (
-                random.random() * 100 < settings.realtime_probability  # noqa: S311 - a coin, not a secret
-            )
-            if wants_realtime:
-                LOGGER.info(
-                    "Realtime mode was drawn for %s, but it is not available yet: calling in traditional mode",
-                    sleeper.config.name,
-                )
-        return CallMode.TRADITIONAL
+    def choose_engine(self, engine: EngineKind | None) -> tuple[EngineKind, str]:
+        """The engine and model a realtime call uses: forced, or the entry's option."""
+        engine = engine or EngineKind(
+            self._option(CONF_REALTIME_ENGINE, EngineKind.REALTIME)
+        )
+        if engine is EngineKind.LIVE:
+            return engine, str(self._option(CONF_LIVE_MODEL, DEFAULT_LIVE_MODEL))
+        return engine, str(self._option(CONF_REALTIME_MODEL, DEFAULT_REALTIME_MODEL))
 
     async def async_place_call(
         self,
         sleeper: Sleeper,
         mode: CallMode = CallMode.AUTO,
         instructions: str | None = None,
+        engine: EngineKind | None = None,
     ) -> CallSession:
         """Dial the sleeper; returns once Twilio has accepted the call."""
         if sleeper.call_in_progress:
             raise _error("call_in_progress", sleeper=sleeper.config.name)
-        mode = self.choose_mode(sleeper, mode)
+        mode = choose_mode(mode, sleeper.settings, random.random)
         # Also clears the repair issue once a URL has been set.
         base = async_check_public_url(
             self.hass, self.entry_id, require_https=self.require_https
         )
         if base is None:
-            self._record_failure(sleeper)
+            sleeper.record_result(CallResult.FAILED)
+            self._emit(sleeper, "failed", None)
             raise _error("no_public_url")
 
         session = CallSession(
@@ -202,48 +207,30 @@ class CallManager:
             public_base=base,
             extra_instructions=instructions,
         )
-        handler = self._traditional(session, sleeper)
-        self.active_calls[session.call_id] = ActiveCall(self, session, handler)
+        if mode is CallMode.REALTIME:
+            session.engine, session.model = self.choose_engine(engine)
+        else:
+            session.model = str(self._option(CONF_CHAT_MODEL, DEFAULT_CHAT_MODEL))
+        call = Call(
+            session=session,
+            auth_token=self.auth_token,
+            handler=self._handler(session, sleeper),
+            host=self,
+        )
+        self.registry.add(call)
         sleeper.set_call_in_progress(in_progress=True)
         self._emit(sleeper, "dialing", session)
-        voice_url = self.url(session, f"voice/{session.issue_token(TokenUse.VOICE)}")
-        form = [
-            ("To", sleeper.config.phone_number),
-            ("From", self.from_number),
-            ("Url", voice_url),
-            ("Method", "POST"),
-            ("StatusCallback", self.url(session, "status")),
-            ("StatusCallbackMethod", "POST"),
-            *[
-                ("StatusCallbackEvent", e)
-                for e in ("initiated", "ringing", "answered", "completed")
-            ],
-            (
-                "Timeout",
-                str(int(self._option(CONF_RING_TIMEOUT, DEFAULT_RING_TIMEOUT))),
-            ),
-            (
-                "TimeLimit",
-                str(
-                    int(self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES))
-                    * 60
-                ),
-            ),
-            ("MachineDetection", "Enable"),
-            ("AsyncAmd", "true"),
-            ("AsyncAmdStatusCallback", self.url(session, "amd")),
-            ("AsyncAmdStatusCallbackMethod", "POST"),
-        ]
+        form = self._create_form(call, sleeper)
         LOGGER.info(
             "Calling %s (%s) in %s mode",
             sleeper.config.name,
             mask_phone(sleeper.config.phone_number),
-            mode,
+            f"{mode} ({session.engine})" if session.engine else mode,
         )
         # Not a background task: HA cancels those first when it stops, and a cancelled
         # request could leave the phone ringing into a call nobody follows.
         dial = self.hass.async_create_task(
-            self._dial(sleeper, session, form), f"{DOMAIN} dial"
+            self._dial(sleeper, call, form), f"{DOMAIN} dial"
         )
         self._dials.add(dial)
         dial.add_done_callback(self._dials.discard)
@@ -256,129 +243,94 @@ class CallManager:
             raise
         return session
 
+    def _create_form(self, call: Call, sleeper: Sleeper) -> list[tuple[str, str]]:
+        session = call.session
+        ring = int(self._option(CONF_RING_TIMEOUT, DEFAULT_RING_TIMEOUT))
+        limit = int(self.max_call.total_seconds()) + TIME_LIMIT_MARGIN_SECONDS
+        return [
+            ("To", sleeper.config.phone_number),
+            ("From", self.from_number),
+            ("Url", call.url(f"voice/{session.issue_token(TokenUse.VOICE)}")),
+            ("Method", "POST"),
+            ("StatusCallback", call.url("status")),
+            ("StatusCallbackMethod", "POST"),
+            *[
+                ("StatusCallbackEvent", e)
+                for e in ("initiated", "ringing", "answered", "completed")
+            ],
+            ("Timeout", str(ring)),
+            ("TimeLimit", str(limit)),
+            ("MachineDetection", "Enable"),
+            ("AsyncAmd", "true"),
+            ("AsyncAmdStatusCallback", call.url("amd")),
+            ("AsyncAmdStatusCallbackMethod", "POST"),
+        ]
+
     async def _dial(
-        self, sleeper: Sleeper, session: CallSession, form: list[tuple[str, str]]
+        self, sleeper: Sleeper, call: Call, form: list[tuple[str, str]]
     ) -> None:
         """Have Twilio take the call, then follow it."""
+        session = call.session
         try:
-            sid = await self._create(session, form)
+            sid = await self.dialer.create(session, form)
         except BaseException as err:
             # Whatever stopped us (Twilio, cancellation, a bug), nothing may stay "in progress".
             if isinstance(err, TwilioAuthError):
-                self._abandon(sleeper, session)
+                self._abandon(call)
                 self.hass.config_entries.async_schedule_reload(self.entry_id)
                 raise _error("twilio_auth_failed") from err
             if session.hang_up_requested and isinstance(
-                err, (TwilioError, _DialStoppedError)
+                err, (TwilioError, DialStoppedError)
             ):
                 # Hung up before Twilio took the call: there is nothing left to place.
-                self._abandon(sleeper, session, CallResult.CANCELED)
+                self._abandon(call, CallResult.CANCELED)
                 return
-            if isinstance(err, _DialStoppedError):
-                self._abandon(sleeper, session, CallResult.CANCELED)
+            if isinstance(err, DialStoppedError):
+                self._abandon(call, CallResult.CANCELED)
                 raise _error("call_canceled", sleeper=sleeper.config.name) from None
-            self._abandon(sleeper, session)
+            self._abandon(call)
             if isinstance(err, TwilioError):
                 raise _error("call_failed", error=str(err)) from err
             raise
+        if not call.accepts(sid):
+            # A callback named another attempt first; that one is the call, and
+            # this one has been hung up.
+            return
         unloaded = not session.active
         if unloaded or session.hang_up_requested:
             # Unloaded or hung up while Twilio was taking the call: end it now.
-            await self._hang_up(sid)
+            await self.dialer.hang_up(sid)
             if unloaded:
                 raise _error("call_canceled", sleeper=sleeper.config.name)
-        self.note_call_sid(session, sid)
         if session.active:  # its final status may have come while we hung up
-            self._arm_watchdog(session)
+            self._arm_watchdog(call)
 
-    async def _create(self, session: CallSession, form: list[tuple[str, str]]) -> str:
-        """Create the call, retrying only where that cannot ring the sleeper twice."""
-        # Made before the first attempt, so a hang-up at any point cuts the next wait short.
-        stop = self._stop_dialing.setdefault(session.call_id, asyncio.Event())
-        try:
-            for attempt, delay in enumerate((*RETRY_DELAYS, None), start=1):
-                if session.call_sid:
-                    # A late status callback named the call: Twilio did place it.
-                    return session.call_sid
-                if not session.active or session.hang_up_requested:
-                    # Unloaded or hung up while waiting to retry: ring nobody.
-                    raise _DialStoppedError
-                try:
-                    return await self.twilio.async_create_call(form)
-                except TwilioConnectionError as err:
-                    # A timeout or a 5xx may come after Twilio placed the call: if its
-                    # status callbacks arrive, the call exists and must not be placed again.
-                    if err.reached and (sid := await self._sign_of_life(session)):
-                        LOGGER.warning("Twilio reported %s but placed the call", err)
-                        return sid
-                    if delay is None:
-                        # A warning: the action raises the error, or it is logged if
-                        # nobody awaits the action any more.
-                        LOGGER.warning(
-                            "Twilio did not take the call after %s attempts: %s",
-                            attempt,
-                            err,
-                        )
-                        raise
-                    LOGGER.warning(
-                        "Twilio failed to take the call (%s); retrying in %.0f s",
-                        err,
-                        delay,
-                    )
-                    with suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), delay)
-        finally:
-            self._stop_dialing.pop(session.call_id, None)
-        raise AssertionError  # pragma: no cover - the loop always returns or raises
-
-    async def _sign_of_life(self, session: CallSession) -> str | None:
-        """The CallSid, if a status callback for this call arrives soon."""
-        known = self._sid_known.setdefault(session.call_id, asyncio.Event())
-        if session.call_sid is None:
-            with suppress(TimeoutError):
-                await asyncio.wait_for(known.wait(), CREATE_CONFIRM_SECONDS)
-        self._sid_known.pop(session.call_id, None)
-        return session.call_sid
-
-    def note_call_sid(self, session: CallSession, call_sid: str | None) -> None:
-        """Twilio told us the call's SID (in any callback or TwiML request)."""
-        if session.call_sid is None and call_sid:
-            session.call_sid = call_sid
-            if known := self._sid_known.get(session.call_id):
-                known.set()
-            if stop := self._stop_dialing.get(session.call_id):
-                stop.set()  # no retry: Twilio placed the call
-
-    def _abandon(
-        self,
-        sleeper: Sleeper,
-        session: CallSession,
-        result: CallResult = CallResult.FAILED,
-    ) -> None:
+    def _abandon(self, call: Call, result: CallResult = CallResult.FAILED) -> None:
         """A call that was not placed: end it, once."""
-        self.active_calls.pop(session.call_id, None)
-        if session.active:
-            session.end(result, dt_util.utcnow())
-            self._finish(sleeper, session)
+        self.registry.forget(call)
+        if call.session.active:
+            call.session.end(result, dt_util.utcnow())
+            self._finish(call)
 
-    def _arm_watchdog(self, session: CallSession) -> None:
+    def _arm_watchdog(self, call: Call) -> None:
         """Twilio does not resend a lost status callback: ask it after the longest call."""
         ring = int(self._option(CONF_RING_TIMEOUT, DEFAULT_RING_TIMEOUT))
-        limit = int(self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES)) * 60
-        self._watchdogs[session.call_id] = async_call_later(
+        limit = self.max_call.total_seconds() + TIME_LIMIT_MARGIN_SECONDS
+        self._watchdogs[call.call_id] = async_call_later(
             self.hass,
             ring + limit + WATCHDOG_MARGIN_SECONDS,
-            HassJob(partial(self._watchdog_fired, session), cancel_on_shutdown=True),
+            HassJob(partial(self._watchdog_fired, call), cancel_on_shutdown=True),
         )
 
     @callback
-    def _watchdog_fired(self, session: CallSession, _now: Any) -> None:
-        self._watchdogs.pop(session.call_id, None)
-        if session.active:
-            self._spawn(self._expire(session))
+    def _watchdog_fired(self, call: Call, _now: Any) -> None:
+        self._watchdogs.pop(call.call_id, None)
+        if call.session.active:
+            self.spawn(self._expire(call), "watchdog")
 
-    async def _expire(self, session: CallSession) -> None:
+    async def _expire(self, call: Call) -> None:
         """No final status arrived: take Twilio's word for it, or hang up."""
+        session = call.session
         LOGGER.warning(
             "No final status arrived for the call to %s; asking Twilio",
             session.sleeper.name,
@@ -390,16 +342,19 @@ class CallManager:
             except TwilioError as err:
                 LOGGER.warning("Could not ask Twilio about the call: %s", err)
             if status not in FINAL_TWILIO_STATUSES:
-                await self._hang_up(session.call_sid)
+                await self.dialer.hang_up(session.call_sid)
                 status = "completed"
-        if self.active_calls.pop(session.call_id, None) is None or not session.active:
+        if not session.active:
             return
         session.apply_status(
-            status or "failed", sequence=None, answered_by=None, at=dt_util.utcnow()
+            status or "failed",
+            sequence=2**31,  # after anything Twilio could still send
+            answered_by=None,
+            at=dt_util.utcnow(),
         )
-        self._finish(self.sleepers[session.sleeper.subentry_id], session)
+        self._finish(call)
 
-    def _traditional(self, session: CallSession, sleeper: Sleeper) -> TraditionalCall:
+    def _handler(self, session: CallSession, sleeper: Sleeper) -> ModeHandler:
         magic_words = self._option(CONF_MAGIC_WORDS, list(DEFAULT_MAGIC_WORDS)) or list(
             DEFAULT_MAGIC_WORDS
         )
@@ -411,9 +366,9 @@ class CallManager:
         tracker = self.proof[sleeper.subentry_id]
 
         def url(use: TokenUse) -> str:
-            return self.url(session, f"{use}/{session.issue_token(use)}")
+            return call_url(session, f"{use}/{session.issue_token(use)}")
 
-        return TraditionalCall(
+        turn_based = TraditionalCall(
             session=session,
             policy=policy,
             proof=lambda: tracker.state(session.created_at),
@@ -425,69 +380,94 @@ class CallManager:
             ),
             url=url,
             now=lambda: dt_util.as_local(dt_util.utcnow()),
-            max_duration=timedelta(
-                minutes=int(
-                    self._option(CONF_MAX_CALL_MINUTES, DEFAULT_MAX_CALL_MINUTES)
-                )
-            ),
+            max_duration=self.max_call,
+        )
+        if session.mode is not CallMode.REALTIME:
+            return turn_based
+        return RealtimeCall(
+            session=session,
+            policy=policy,
+            proof=lambda: tracker.state(session.created_at),
+            watch_proof=tracker.add_listener,
+            turn_based=turn_based,
+            url=url,
+            stream_url=lambda token: stream_url(session, token),
+            make_engine=partial(self._engine, session),
+            host=self,
+            now=lambda: dt_util.as_local(dt_util.utcnow()),
+            max_duration=self.max_call,
         )
 
-    # --- Twilio's callbacks -------------------------------------------------------------
-
-    def handle_status(self, call: ActiveCall, params: dict[str, str]) -> None:
-        """A status callback: move the call on, and finish it when it has ended."""
-        session = call.session
-        sleeper = self.sleepers[session.sleeper.subentry_id]
-        self.note_call_sid(session, params.get("CallSid"))
-        try:
-            sequence: int | None = int(params["SequenceNumber"])
-        except (KeyError, ValueError):
-            sequence = None
-        was = session.state
-        result = session.apply_status(
-            params.get("CallStatus", ""),
-            sequence=sequence,
-            answered_by=params.get("AnsweredBy"),
-            at=dt_util.utcnow(),
+    def _engine(self, session: CallSession) -> VoiceEngine:
+        assert session.engine is not None  # noqa: S101
+        assert session.model is not None  # noqa: S101
+        return make_engine(
+            session.engine,
+            async_get_clientsession(self.hass),
+            base_url=self.entry_data.get(CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+            api_key=self.entry_data[CONF_OPENAI_API_KEY],
+            model=session.model,
+            voice=session.sleeper.realtime_voice,
+            language=session.sleeper.language,
         )
-        if was is not CallState.IN_PROGRESS and session.state is CallState.IN_PROGRESS:
-            self._emit(sleeper, "answered", session)
-        if result is not None:
-            self.active_calls.pop(session.call_id, None)
-            self._finish(sleeper, session)
 
-    def handle_amd(self, call: ActiveCall, params: dict[str, str]) -> None:
-        """Answering-machine detection: a machine is not a sleeper, so hang up.
+    # --- what happens on a call (CallHost) -------------------------------------------
 
-        Twilio sends one verdict per call; a replayed one is ignored.
-        """
-        session = call.session
-        if session.amd_verdict is not None:
-            LOGGER.debug("Ignored a second machine-detection verdict")
-            return
-        answered_by = params.get("AnsweredBy", "")
-        session.amd_verdict = answered_by
-        session.answered_by = answered_by or session.answered_by
-        if not is_machine(answered_by):
-            return
-        call_sid = session.call_sid or params.get("CallSid")
-        if not call_sid:
-            LOGGER.warning("Voicemail answered, but there is no CallSid to hang up yet")
-            return
-        LOGGER.info(
-            "Voicemail answered the call to %s; hanging up", session.sleeper.name
+    def call_named(self, call: Call) -> None:
+        """Twilio named the call: no retry may place another."""
+        self.dialer.named(call.session)
+
+    def call_answered(self, call: Call) -> None:
+        """A person answered."""
+        sleeper = self.sleepers[call.session.sleeper.subentry_id]
+        self._emit(sleeper, "answered", call.session)
+
+    def call_ended(self, call: Call) -> None:
+        """A final status callback arrived."""
+        self._finish(call)
+
+    def hang_up_later(self, call_sid: str, reason: str) -> None:
+        """Hang up a call in the background."""
+        LOGGER.info("Hanging up a call: %s", reason)
+        self.spawn(self.dialer.hang_up(call_sid), "hang up")
+
+    def fallback(self, call_session: CallSession, reason: str) -> None:
+        """A realtime call continues turn-based."""
+        sleeper = self.sleepers[call_session.sleeper.subentry_id]
+        LOGGER.warning(
+            "The live call to %s continues turn-based: %s", sleeper.config.name, reason
         )
-        session.revoke_tokens()
-        self._spawn(self._hang_up(call_sid))
+        self._emit(sleeper, "fallback", call_session, reason=reason)
+
+    def stream_state(self, *, connected: bool, reason: str | None = None) -> None:
+        """Whether Twilio could open the Media Stream: a repair issue explains when not."""
+        async_stream_issue(self.hass, self.entry_id, connected=connected, reason=reason)
+
+    async def redirect(self, call_sid: str, url: str) -> None:
+        """Send a live call to new TwiML through the REST API."""
+        await self.twilio.async_update_call(
+            call_sid, [("Url", url), ("Method", "POST")]
+        )
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run a coroutine that belongs to this entry's calls; cancelled on unload."""
+        task = self.hass.async_create_background_task(coro, f"{DOMAIN} {name}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     # --- ending -------------------------------------------------------------------------
 
-    def _finish(self, sleeper: Sleeper, session: CallSession) -> None:
+    def _finish(self, call: Call) -> None:
+        session = call.session
         assert session.result is not None  # noqa: S101
-        if cancel_watchdog := self._watchdogs.pop(session.call_id, None):
+        self.registry.retire(call)
+        if cancel_watchdog := self._watchdogs.pop(call.call_id, None):
             cancel_watchdog()
+        sleeper = self.sleepers[session.sleeper.subentry_id]
         sleeper.set_call_in_progress(in_progress=False)
         sleeper.record_result(session.result)
+        self.spawn(call.handler.aclose(), "close")
         self.history.appendleft(session.summary())
         LOGGER.info("Call to %s ended: %s", sleeper.config.name, session.result)
         LOGGER.debug(
@@ -501,7 +481,7 @@ class CallManager:
     @property
     def busy(self) -> bool:
         """A call of this entry is being dialled or is in progress."""
-        return any(call.manager is self for call in self.active_calls.values())
+        return bool(self.calls_of())
 
     @callback
     def async_when_idle(self, job: Callable[[], None]) -> None:
@@ -511,29 +491,9 @@ class CallManager:
         else:
             job()
 
-    def _record_failure(
-        self, sleeper: Sleeper, session: CallSession | None = None
-    ) -> None:
-        sleeper.record_result(CallResult.FAILED)
-        self._emit(sleeper, "failed", session)
-
-    async def _hang_up(self, call_sid: str) -> None:
-        try:
-            await self.twilio.async_update_call(call_sid, [("Status", "completed")])
-        except TwilioError as err:
-            LOGGER.warning("Could not hang up a call: %s", err)
-
-    def _sessions_of(self, sleeper: Sleeper) -> list[ActiveCall]:
-        return [
-            call
-            for call in self.active_calls.values()
-            if call.manager is self
-            and call.session.sleeper.subentry_id == sleeper.subentry_id
-        ]
-
     async def async_hang_up(self, sleeper: Sleeper) -> None:
         """End the sleeper's call in progress."""
-        calls = self._sessions_of(sleeper)
+        calls = self.calls_of(sleeper)
         if not calls:
             raise _error("no_call_in_progress", sleeper=sleeper.config.name)
         for call in calls:
@@ -541,8 +501,7 @@ class CallManager:
             if not call.session.call_sid:
                 # Still dialling: hung up as soon as Twilio names the call.
                 call.session.hang_up_requested = True
-                if stop := self._stop_dialing.get(call.session.call_id):
-                    stop.set()
+                self.dialer.stop(call.session)
             else:
                 try:
                     await self.twilio.async_update_call(
@@ -556,7 +515,11 @@ class CallManager:
         self.proof[sleeper.subentry_id].confirm()
 
     def _emit(
-        self, sleeper: Sleeper, event_type: str, session: CallSession | None
+        self,
+        sleeper: Sleeper,
+        event_type: str,
+        session: CallSession | None,
+        **extra: Any,
     ) -> None:
         data = {
             "type": event_type,
@@ -564,6 +527,8 @@ class CallManager:
             "device_id": self._device_id(sleeper),
             "call_id": session.call_id if session else None,
             "mode": session.mode if session else None,
+            "engine": session.engine if session else None,
+            **extra,
         }
         sleeper.emit(event_type, data)
         self.hass.bus.async_fire(EVENT_CALL, data)
@@ -575,35 +540,29 @@ class CallManager:
                 return device.id
         return None
 
-    def _spawn(self, coro: Any) -> None:
-        task = self.hass.async_create_background_task(coro, f"{DOMAIN} hang up")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     async def async_shutdown(self) -> None:
         """The entry is unloading: hang up its calls and stop its tasks."""
         self._when_idle = None
-        for call_id, call in list(self.active_calls.items()):
+        for call in self.calls_of():
             # Re-checked each time: a status callback may end a call while we await.
-            if call.manager is not self or not call.session.active:
+            if not call.session.active:
                 continue
-            self.active_calls.pop(call_id, None)
             LOGGER.warning(
                 "Hanging up the call to %s: the integration is unloading",
                 call.session.sleeper.name,
             )
             call.session.end(CallResult.CANCELED, dt_util.utcnow())
-            sleeper = self.sleepers[call.session.sleeper.subentry_id]
             if call.session.call_sid:
-                await self._hang_up(call.session.call_sid)
-            self._finish(sleeper, call.session)
+                await self.dialer.hang_up(call.session.call_sid)
+            await call.handler.aclose()
+            self._finish(call)
         # A dial in flight sees its session ended and hangs up what Twilio placed.
-        for stop in self._stop_dialing.values():
-            stop.set()
+        self.dialer.stop_all()
         await asyncio.gather(*self._dials, return_exceptions=True)
         for cancel_watchdog in self._watchdogs.values():
             cancel_watchdog()
         self._watchdogs.clear()
         for task in list(self._tasks):
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        with suppress(asyncio.CancelledError):
+            await asyncio.gather(*self._tasks, return_exceptions=True)

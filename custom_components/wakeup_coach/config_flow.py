@@ -39,8 +39,8 @@ from .const import (
     CONF_AUTH_TOKEN,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
-    CONF_LIVE_MODEL,
     CONF_LANGUAGE,
+    CONF_LIVE_MODEL,
     CONF_MAGIC_WORDS,
     CONF_MAX_CALL_MINUTES,
     CONF_NAME,
@@ -218,7 +218,7 @@ async def _async_validate_safely(
     """Validate, turning an unexpected failure into the form's "unknown" error."""
     try:
         return await async_validate_account(hass, data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - shown as "unknown", logged with the traceback
         LOGGER.exception("Unexpected error while checking the account")
         return {"base": "unknown"}
 
@@ -363,7 +363,7 @@ class WakeupCoachOptionsFlow(OptionsFlow):
         errors: dict[str, str] = {}
         try:
             models = await self._async_models()
-        except Exception:
+        except Exception:  # noqa: BLE001 - shown as "unknown", logged with the traceback
             LOGGER.exception("Unexpected error while listing the OpenAI models")
             models, errors = None, {"base": "unknown"}
         if user_input is not None and not errors:
@@ -395,7 +395,9 @@ class WakeupCoachOptionsFlow(OptionsFlow):
         try:
             return await async_list_models(client)
         except openai.OpenAIError as err:
-            LOGGER.warning("Model names are not checked: OpenAI did not list them (%s)", err)
+            LOGGER.warning(
+                "Model names are not checked: OpenAI did not list them (%s)", err
+            )
             return None
 
 
@@ -404,12 +406,12 @@ def _engines(models: set[str] | None) -> list[EngineKind]:
     if models is None:
         return list(EngineKind)
     found = {engine_of_model(model) for model in models}
-    return [engine for engine in EngineKind if engine in found] or [
-        EngineKind.REALTIME
-    ]
+    return [engine for engine in EngineKind if engine in found] or [EngineKind.REALTIME]
 
 
-def _model_errors(user_input: dict[str, Any], models: set[str] | None) -> dict[str, str]:
+def _model_errors(
+    user_input: dict[str, Any], models: set[str] | None
+) -> dict[str, str]:
     """A model name the account does not have, on the field that names it."""
     if models is None:
         return {}

@@ -111,6 +111,7 @@ EVENT_TYPES: Final = (
     "busy",
     "failed",
     "canceled",
+    "fallback",
 )
 
 # Actions
@@ -122,5 +123,6 @@ SERVICE_SKIP_NEXT: Final = "skip_next"
 ATTR_SLEEPER: Final = "sleeper"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_MODE: Final = "mode"
+ATTR_ENGINE: Final = "engine"
 ATTR_INSTRUCTIONS: Final = "instructions"
 ATTR_MINUTES: Final = "minutes"

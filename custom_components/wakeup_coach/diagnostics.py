@@ -43,9 +43,7 @@ async def async_get_config_entry_diagnostics(
             }
             for sleeper in entry.runtime_data.sleepers.values()
         ],
-        "active_calls": sum(
-            1 for call in calls.active_calls.values() if call.manager is calls
-        ),
+        "active_calls": len(calls.calls_of()),
         "call_history": [
             {**record, "transcript": f"{len(record['transcript'])} lines (redacted)"}
             for record in calls.history

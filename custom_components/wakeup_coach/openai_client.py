@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any, cast
 
 from homeassistant.core import HomeAssistant
@@ -34,6 +36,19 @@ class ChatUnavailableError(Exception):
     """The model could not answer in time; the call speaks a fallback line instead."""
 
 
+# Reasoning models spend completion tokens on thinking before they write: with a
+# reply-sized budget they return nothing at all. They get room to think, and are
+# asked to think little, since a sleeper is waiting on the line.
+REASONING_MODELS = re.compile(r"^(o\d|gpt-5)")
+REPLY_TOKENS = 150
+REASONING_TOKENS = 1500
+REASONING_EFFORT = "low"
+
+
+def _is_reasoning(model: str) -> bool:
+    return REASONING_MODELS.match(model) is not None
+
+
 async def async_chat_reply(
     client: openai.AsyncOpenAI,
     model: str,
@@ -41,15 +56,29 @@ async def async_chat_reply(
     *,
     time_limit: float,
 ) -> str:
-    """One chat completion; raises ChatUnavailableError for any failure or an empty reply."""
+    """One chat completion within `time_limit` seconds in all.
+
+    Raises ChatUnavailableError for any failure, a late answer or an empty reply.
+    """
+    options: dict[str, Any] = {"max_completion_tokens": REPLY_TOKENS}
+    if _is_reasoning(model):
+        options = {
+            "max_completion_tokens": REASONING_TOKENS,
+            "reasoning_effort": REASONING_EFFORT,
+        }
     try:
-        completion = await client.with_options(
-            timeout=time_limit
-        ).chat.completions.create(
-            model=model,
-            messages=messages,  # type: ignore[arg-type]
-            max_completion_tokens=150,
-        )
+        # The SDK's timeout applies to each phase (connect, each read): only an
+        # overall deadline keeps the turn inside Twilio's 15 s webhook limit.
+        async with asyncio.timeout(time_limit):
+            completion = await client.with_options(
+                timeout=time_limit
+            ).chat.completions.create(
+                model=model,
+                messages=messages,  # type: ignore[arg-type]
+                **options,
+            )
+    except TimeoutError as err:
+        raise ChatUnavailableError("no answer in time") from err
     except openai.OpenAIError as err:
         raise ChatUnavailableError(type(err).__name__) from err
     text = (

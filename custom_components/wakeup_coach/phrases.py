@@ -20,6 +20,7 @@ class Phrases:
     prove_first: str  # {proof}
     not_awake_goodbye: str
     time_up: str
+    resume: str  # a live call continues turn-based
 
 
 PHRASES: dict[str, Phrases] = {
@@ -32,6 +33,7 @@ PHRASES: dict[str, Phrases] = {
         prove_first="Not so fast! First get up: {proof}. Then you can say goodbye.",
         not_awake_goodbye="I'll let you go for now. Goodbye.",
         time_up="That's all the time we have. Up you get, and have a good day!",
+        resume="Sorry, the line was bad for a moment. Are you up yet?",
     ),
     "de": Phrases(
         language_name="German",
@@ -42,6 +44,7 @@ PHRASES: dict[str, Phrases] = {
         prove_first="Nicht so schnell! Steh erst auf: {proof}. Dann darfst du tschüss sagen.",
         not_awake_goodbye="Ich lasse dich jetzt. Tschüss.",
         time_up="Unsere Zeit ist um. Raus aus dem Bett, und einen schönen Tag!",
+        resume="Entschuldige, die Leitung war kurz schlecht. Bist du schon auf?",
     ),
     "fr": Phrases(
         language_name="French",
@@ -52,6 +55,7 @@ PHRASES: dict[str, Phrases] = {
         prove_first="Pas si vite ! Lève-toi d'abord : {proof}. Ensuite tu pourras dire au revoir.",
         not_awake_goodbye="Je te laisse pour l'instant. Au revoir.",
         time_up="Le temps est écoulé. Debout, et bonne journée !",
+        resume="Pardon, la ligne a coupé un instant. Tu es levé ?",
     ),
     "es": Phrases(
         language_name="Spanish",
@@ -62,6 +66,7 @@ PHRASES: dict[str, Phrases] = {
         prove_first="¡No tan rápido! Primero levántate: {proof}. Luego puedes decir adiós.",
         not_awake_goodbye="Te dejo por ahora. Adiós.",
         time_up="Se acabó el tiempo. ¡Arriba, y que tengas un buen día!",
+        resume="Perdona, la línea falló un momento. ¿Ya estás levantado?",
     ),
 }
 

@@ -7,13 +7,20 @@ from functools import partial
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant, ServiceCall, callback
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
 from .call_manager import CallManager
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
+    ATTR_ENGINE,
     ATTR_INSTRUCTIONS,
     ATTR_MINUTES,
     ATTR_MODE,
@@ -26,7 +33,7 @@ from .const import (
     SERVICE_SNOOZE,
 )
 from .data import WakeupCoachConfigEntry
-from .models import CallMode
+from .models import CallMode, EngineKind
 from .schema import vol
 from .sleeper import Sleeper
 
@@ -39,6 +46,7 @@ SCHEMAS: dict[str, vol.Schema] = {
         {
             **TARGET_SCHEMA,
             vol.Optional(ATTR_MODE, default=CallMode.AUTO): vol.Coerce(CallMode),
+            vol.Optional(ATTR_ENGINE): vol.Coerce(EngineKind),
             vol.Optional(ATTR_INSTRUCTIONS): cv.string,
         }
     ),
@@ -116,11 +124,20 @@ def async_resolve_sleeper(
     raise _error("no_sleepers" if not candidates else "sleeper_required")
 
 
-async def _async_call(hass: HomeAssistant, call: ServiceCall) -> None:
+async def _async_call(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
     calls, sleeper = async_resolve_sleeper(hass, call)
-    await calls.async_place_call(
-        sleeper, call.data[ATTR_MODE], call.data.get(ATTR_INSTRUCTIONS)
+    session = await calls.async_place_call(
+        sleeper,
+        call.data[ATTR_MODE],
+        call.data.get(ATTR_INSTRUCTIONS),
+        call.data.get(ATTR_ENGINE),
     )
+    # Automations can follow this call's events by its id.
+    return {
+        "call_id": session.call_id,
+        "mode": str(session.mode),
+        "engine": str(session.engine) if session.engine else None,
+    }
 
 
 async def _async_hang_up(hass: HomeAssistant, call: ServiceCall) -> None:
@@ -133,7 +150,9 @@ async def _async_confirm_awake(hass: HomeAssistant, call: ServiceCall) -> None:
     calls.confirm_awake(sleeper)
 
 
-type Handler = Callable[[HomeAssistant, ServiceCall], Coroutine[Any, Any, None]]
+type Handler = Callable[
+    [HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse | None]
+]
 
 
 def _pending(feature: str) -> Handler:
@@ -164,5 +183,13 @@ def async_setup_services(hass: HomeAssistant) -> None:
     """Register every action once, in async_setup."""
     for name, handler in HANDLERS.items():
         hass.services.async_register(
-            DOMAIN, name, partial(handler, hass), schema=SCHEMAS[name]
+            DOMAIN,
+            name,
+            partial(handler, hass),
+            schema=SCHEMAS[name],
+            supports_response=(
+                SupportsResponse.OPTIONAL
+                if name == SERVICE_CALL
+                else SupportsResponse.NONE
+            ),
         )

@@ -32,10 +32,8 @@ def migrate_v1(data: StoredSettings) -> StoredSettings:
     """Version 1 settings with untouched defaults switched to the safe defaults."""
     safe = SleeperSettings()
     migrated: StoredSettings = {}
-    for subentry_id, stored in data.items():
-        if not isinstance(stored, dict):
-            continue
-        stored = dict(stored)
+    for subentry_id, settings in data.items():
+        stored = dict(settings)
         for key, old_default in _V1_DEFAULTS.items():
             if stored.get(key) is old_default:
                 stored[key] = getattr(safe, key)

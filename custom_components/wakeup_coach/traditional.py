@@ -7,7 +7,7 @@ history; when it cannot, a fixed line keeps the call going.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import time
@@ -61,6 +61,19 @@ class TraditionalCall:
         started = self.session.answered_at or self.session.created_at
         return self.now() - started >= self.max_duration
 
+    async def twiml(self, use: TokenUse, form: Mapping[str, str]) -> str:
+        """The document for one of the call's TwiML requests."""
+        if use is TokenUse.VOICE:
+            return await self.answer(form.get("AnsweredBy"))
+        if use is TokenUse.RESUME:
+            return self.resume()
+        if use is TokenUse.SPEECH and (said := form.get("SpeechResult", "").strip()):
+            return await self.speech(said)
+        return await self.silence()
+
+    async def aclose(self) -> None:
+        """Nothing runs between requests."""
+
     async def answer(self, answered_by: str | None) -> str:
         """The call was answered: greet, or hang up on a machine."""
         self.model_ms = 0.0
@@ -105,6 +118,15 @@ class TraditionalCall:
         if session.silences >= 2 or self._over_time():  # noqa: PLR2004 - "are you sleeping?" once
             return self._goodbye(self._phrases.not_awake_goodbye)
         return self._turn(self._phrases.are_you_sleeping)
+
+    def resume(self) -> str:
+        """Take over a call that started live: greet, or pick the conversation up."""
+        self.model_ms = 0.0
+        if not any(line.speaker == "coach" for line in self.session.transcript):
+            return self._turn(
+                self._phrases.greeting.format(name=self.session.sleeper.name)
+            )
+        return self._turn(self._phrases.resume)
 
     def recover(self) -> str:
         """Keep the call going after an unexpected error: a fallback line and listen."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -160,6 +162,29 @@ class TwilioRestClient:
         """The call's current status (queued, ringing, in-progress, completed, ...)."""
         body = await self._request("GET", f"/Calls/{call_sid}.json")
         return str(body.get("status", ""))
+
+    async def async_find_calls(
+        self, *, to: str, from_: str, since: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """Calls from `from_` to `to` created since `since`: (sid, status, created).
+
+        Twilio lists the newest first; its time filters go by start time, which a
+        queued call does not have yet, so creation times are checked here.
+        """
+        body = await self._request(
+            "GET",
+            "/Calls.json",
+            params={"To": to, "From": from_, "PageSize": "20"},
+        )
+        found: list[tuple[str, str, datetime]] = []
+        for item in body.get("calls", []):
+            try:
+                created = parsedate_to_datetime(str(item["date_created"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if created >= since and isinstance(item.get("sid"), str):
+                found.append((item["sid"], str(item.get("status", "")), created))
+        return found
 
     async def async_update_call(
         self, call_sid: str, form: list[tuple[str, str]]

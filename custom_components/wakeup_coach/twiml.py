@@ -1,8 +1,8 @@
-"""The TwiML documents of a traditional call, built with the twilio package."""
+"""The TwiML documents of a call, built with the twilio package."""
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
 
 # Seconds Twilio waits for the sleeper to start talking before falling through.
 GATHER_TIMEOUT = 6
@@ -44,4 +44,18 @@ def hang_up() -> str:
     """Hang up at once (voicemail, or a call that is already over)."""
     response = VoiceResponse()
     response.hangup()
+    return str(response)
+
+
+def connect_stream(url: str, *, action: str, parameters: dict[str, str]) -> str:
+    """Connect the call to a bidirectional Media Stream; Twilio asks `action` when it ends.
+
+    Twilio drops a stream URL's query string: per-call values go in <Parameter>.
+    """
+    response = VoiceResponse()
+    connect = Connect(action=action, method="POST")
+    stream = connect.stream(url=url)
+    for name, value in parameters.items():
+        stream.parameter(name=name, value=value)
+    response.append(connect)
     return str(response)

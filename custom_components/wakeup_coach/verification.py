@@ -26,13 +26,20 @@ _OCCURRENCE_DOMAINS = ("event", "input_button", "button")
 
 
 def is_proof(entity_id: str, old: str | None, new: str | None) -> bool:
-    """Whether a state change counts as the sleeper being up."""
-    if new in (None, STATE_UNAVAILABLE, STATE_UNKNOWN):
+    """Whether a state change counts as the sleeper being up.
+
+    Only a real transition counts: an entity appearing (None, a restart) or
+    coming back (unavailable, a sensor reconnecting) is not someone getting up.
+    """
+    if new in (None, STATE_UNAVAILABLE, STATE_UNKNOWN) or old in (
+        None,
+        STATE_UNAVAILABLE,
+    ):
         return False
     if split_entity_id(entity_id)[0] in _OCCURRENCE_DOMAINS:
-        # Coming back from unavailable after a restart is not a new press.
-        return old not in (None, STATE_UNAVAILABLE) and new != old
-    return new == STATE_ON and old != STATE_ON
+        # An event or button that never fired is "unknown"; its first firing counts.
+        return new != old
+    return new == STATE_ON and old not in (STATE_ON, STATE_UNKNOWN)
 
 
 class ProofTracker:
@@ -43,6 +50,7 @@ class ProofTracker:
         self._hass = hass
         self._sleeper = sleeper
         self.last_proof: datetime | None = None
+        self._listeners: list[Callable[[], None]] = []
 
     @callback
     def async_start(self) -> Callable[[], None]:
@@ -67,6 +75,13 @@ class ProofTracker:
     def confirm(self) -> None:
         """Record proof now (an entity fired, or the confirm_awake action)."""
         self.last_proof = dt_util.utcnow()
+        for listener in list(self._listeners):
+            listener()
+
+    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` on every proof (a live call tells the model); returns its remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
 
     def state(self, call_started: datetime) -> ProofState:
         """What the coach may assume for a call that started at `call_started`."""

@@ -1,36 +1,42 @@
-"""The endpoints Twilio calls: TwiML for each turn, status and machine-detection callbacks.
+"""The HTTP endpoints Twilio calls: TwiML for each turn, status and machine-detection callbacks.
 
 Home Assistant does not authenticate these requests, so each one authenticates
-itself before any work: a size limit, a call id that exists, a valid
-X-Twilio-Signature over the exact URL the integration gave Twilio, and, for TwiML
-requests, a single-use token. Failures answer 413/404/403 and change nothing.
+itself before any work: a size limit and a read deadline, a call id that exists,
+a valid X-Twilio-Signature over the exact URL the integration gave Twilio, the
+call's own CallSid, and, for TwiML requests, a single-use token. Failures answer
+4xx and change nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 from http import HTTPStatus
 import logging
-import time
 from urllib.parse import parse_qsl
 
 from aiohttp import ClientPayloadError, web
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
-from twilio.request_validator import RequestValidator
 
 from . import twiml
-from .call_manager import ACTIVE_CALLS, CALL_PATH, ActiveCall
-from .call_session import TokenUse
+from .call import CALL_PATH, Call
+from .call_manager import call_registry
+from .call_session import TokenUse, UnknownTokenError
 from .const import LOGGER
 
 # Twilio's webhook forms are a few hundred bytes; anything near this is not Twilio.
 MAX_BODY_BYTES = 16 * 1024
+# Twilio sends its small forms at once; a body trickling in is someone holding a connection.
+BODY_DEADLINE_SECONDS = 10.0
 XML = "text/xml"
 
 
-def _reject(status: HTTPStatus, reason: str, call_id: str) -> web.Response:
-    # Unknown ids and oversized bodies come from anyone: not worth a warning each.
-    # A bad signature on a real call is worth one.
-    level = logging.WARNING if status is HTTPStatus.FORBIDDEN else logging.DEBUG
+def reject(
+    status: HTTPStatus, reason: str, call_id: str, call: Call | None = None
+) -> web.Response:
+    """Answer a refused request, with a log line that cannot flood the log."""
+    level = logging.DEBUG
+    if status is HTTPStatus.FORBIDDEN and call is not None and call.should_warn():
+        level = logging.WARNING
     LOGGER.log(level, "Rejected a request for call %r: %s", call_id[:6], reason)
     return web.Response(status=status)
 
@@ -40,22 +46,16 @@ class _BodyTooLargeError(Exception):
 
 
 async def _read_form(request: web.Request) -> dict[str, str]:
-    """The whole form, read chunk by chunk and never past the size limit."""
+    """The whole form, read chunk by chunk, never past the size limit or the deadline."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise _BodyTooLargeError
     body = bytearray()
-    while chunk := await request.content.readany():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _BodyTooLargeError
+    async with asyncio.timeout(BODY_DEADLINE_SECONDS):
+        while chunk := await request.content.readany():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise _BodyTooLargeError
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-
-
-def _authentic(
-    call: ActiveCall, url: str, form: dict[str, str], signature: str
-) -> bool:
-    validator = RequestValidator(call.manager.auth_token)
-    return bool(signature) and bool(validator.validate(url, form, signature))
 
 
 class TwilioCallView(HomeAssistantView):
@@ -70,74 +70,48 @@ class TwilioCallView(HomeAssistantView):
         self, request: web.Request, call_id: str, action: str, token: str | None = None
     ) -> web.Response:
         """Authenticate, then hand the request to the call."""
-        started = time.perf_counter()
         hass = request.app[KEY_HASS]
         try:
             form = await _read_form(request)
         except _BodyTooLargeError:
-            return _reject(
+            return reject(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large", call_id
             )
+        except TimeoutError:
+            return reject(
+                HTTPStatus.REQUEST_TIMEOUT, "the body came too slowly", call_id
+            )
         except (ClientPayloadError, ConnectionError):
-            return _reject(HTTPStatus.BAD_REQUEST, "the body broke off", call_id)
-        call = hass.data.get(ACTIVE_CALLS, {}).get(call_id)
+            return reject(HTTPStatus.BAD_REQUEST, "the body broke off", call_id)
+        call = call_registry(hass).get(call_id)
         if call is None:
-            return _reject(HTTPStatus.NOT_FOUND, "no such call in progress", call_id)
-        expected_url = call.manager.url(
-            call.session, f"{action}/{token}" if token else action
-        )
-        if not _authentic(
-            call, expected_url, form, request.headers.get("X-Twilio-Signature", "")
+            return reject(HTTPStatus.NOT_FOUND, "no such call", call_id)
+        path = f"{action}/{token}" if token else action
+        if not call.authentic(
+            call.url(path), form, request.headers.get("X-Twilio-Signature", "")
         ):
-            return _reject(
-                HTTPStatus.FORBIDDEN, "missing or wrong X-Twilio-Signature", call_id
+            return reject(
+                HTTPStatus.FORBIDDEN,
+                "missing or wrong X-Twilio-Signature",
+                call_id,
+                call,
             )
-        if (
-            form.get("CallSid")
-            and call.session.call_sid
-            and form["CallSid"] != call.session.call_sid
-        ):
-            return _reject(
-                HTTPStatus.FORBIDDEN, "the request is for another Twilio call", call_id
-            )
+        if not call.accepts(form.get("CallSid")):
+            # A second Twilio call with our URLs (an ambiguous retry): it is being hung up.
+            if token is None:
+                return web.Response(status=HTTPStatus.NO_CONTENT)
+            return web.Response(text=twiml.hang_up(), content_type=XML)
 
         if token is None:
             if action == "status":
-                call.manager.handle_status(call, form)
+                call.on_status(form)
                 return web.Response(status=HTTPStatus.NO_CONTENT)
             if action == "amd":
-                call.manager.handle_amd(call, form)
+                call.on_amd(form)
                 return web.Response(status=HTTPStatus.NO_CONTENT)
-            return _reject(
-                HTTPStatus.NOT_FOUND, f"unknown endpoint {action!r}", call_id
-            )
-
+            return reject(HTTPStatus.NOT_FOUND, f"unknown endpoint {action!r}", call_id)
         try:
-            use = TokenUse(action)
-        except ValueError:
-            return _reject(
-                HTTPStatus.NOT_FOUND, f"unknown endpoint {action!r}", call_id
-            )
-        if not call.session.redeem_token(use, token):
-            return _reject(
-                HTTPStatus.NOT_FOUND, "URL already used or never issued", call_id
-            )
-        call.manager.note_call_sid(call.session, form.get("CallSid"))
-        handler = call.handler
-        try:
-            if use is TokenUse.VOICE:
-                document = await handler.answer(form.get("AnsweredBy"))
-            elif use is TokenUse.SPEECH and form.get("SpeechResult", "").strip():
-                document = await handler.speech(form["SpeechResult"].strip())
-            else:
-                document = await handler.silence()
-        except Exception:  # noqa: BLE001 - logged with its traceback just below
-            # A bug must not cost the wake-up: Twilio would apologise and hang up.
-            LOGGER.exception("Error while answering Twilio; the call goes on")
-            document = handler.recover()
-        if not call.session.active:
-            # The call ended (hang-up, unload) while the model was thinking.
-            return web.Response(text=twiml.hang_up(), content_type=XML)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        call.session.turn_overhead_ms.append(elapsed_ms - handler.model_ms)
+            document = await call.on_twiml(TokenUse(action), token, form)
+        except (ValueError, UnknownTokenError):
+            return reject(HTTPStatus.NOT_FOUND, "URL never issued", call_id)
         return web.Response(text=document, content_type=XML)

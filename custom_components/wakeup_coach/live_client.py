@@ -1,0 +1,281 @@
+"""OpenAI's GPT-Live as a VoiceEngine, over an aiohttp WebSocket.
+
+GPT-Live is full duplex: the server decides when the coach talks and handles
+interruptions itself, so the app never clears, truncates or cancels. The app
+steers with `session.instructions.append` (instructions are fixed at start),
+and learns what was said from transcript fragments that have no turn
+boundaries: a quiet gap ends an utterance. The session's schema is strict, so
+only documented fields are sent. The timeline only moves while input audio
+flows, which Twilio's stream does continuously, silence included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from contextlib import suppress
+import itertools
+import logging
+from typing import Any
+
+import aiohttp
+import orjson
+
+from .models import EngineKind
+from .voice_engine import (
+    CONNECT_TIMEOUT,
+    MAX_MESSAGE_BYTES,
+    EngineError,
+    EngineListener,
+    http_reason,
+    ws_url,
+)
+
+LOGGER = logging.getLogger(__package__)
+
+AUDIO_FORMAT = {"type": "audio/pcmu", "rate": 8000}
+# A pause this long ends an utterance (the protocol has no turn events).
+SLEEPER_GAP = 0.8
+COACH_GAP = 1.2
+# After session.close the server finishes its work; wait this long for session.closed.
+CLOSE_WAIT = 5.0
+
+
+class LiveEngine:
+    """One GPT-Live session on the primary WebSocket."""
+
+    kind = EngineKind.LIVE
+    client_barge_in = False
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        api_key: str,
+        model: str,
+        voice: str,
+        language: str,
+    ) -> None:
+        """Nothing is sent until `connect`."""
+        self._http = http
+        self._url = ws_url(base_url, "/live/sessions")
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+        self._model = model
+        self._voice = voice
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._listener: EngineListener | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._coach: list[str] = []
+        self._sleeper: list[str] = []
+        self._coach_quiet: asyncio.TimerHandle | None = None
+        self._sleeper_quiet: asyncio.TimerHandle | None = None
+        # Set once an instruction was appended: the next reply is the one asked for.
+        self._prompted = False
+
+    # --- connecting -------------------------------------------------------------
+
+    async def connect(self, listener: EngineListener, instructions: str) -> None:
+        """Open the socket and start the session; raises EngineError."""
+        self._listener = listener
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                self._ws = await self._http.ws_connect(
+                    self._url,
+                    headers=self._headers,
+                    max_msg_size=MAX_MESSAGE_BYTES,
+                    autoping=True,
+                )
+                await self._send(
+                    {
+                        "type": "session.start",
+                        "session": {
+                            "model": self._model,
+                            "instructions": instructions,
+                            "audio": {
+                                "format": AUDIO_FORMAT,
+                                "output": {"voice": self._voice},
+                            },
+                        },
+                    }
+                )
+                await self._until_started(self._ws)
+        except aiohttp.WSServerHandshakeError as err:
+            await self.aclose()
+            raise EngineError(http_reason(err.status)) from err
+        except (aiohttp.ClientError, OSError, TimeoutError) as err:
+            await self.aclose()
+            raise EngineError("openai_unreachable", type(err).__name__) from err
+        except EngineError:
+            await self.aclose()
+            raise
+        self._reader = asyncio.create_task(self._read(), name="wakeup_coach live")
+
+    @staticmethod
+    async def _until_started(ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            message = await ws.receive()
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                raise EngineError(
+                    "openai_closed", f"{message.type.name} {message.extra or ''}"
+                )
+            event = orjson.loads(message.data)
+            kind = event.get("type") if isinstance(event, dict) else None
+            if kind == "session.started":
+                return
+            if kind == "error":
+                error = event.get("error") or {}
+                raise EngineError(
+                    "openai_refused", f"{error.get('code')}: {error.get('message')}"
+                )
+
+    # --- sending ----------------------------------------------------------------
+
+    async def _send(self, event: dict[str, Any]) -> None:
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            await ws.send_frame(orjson.dumps(event), aiohttp.WSMsgType.TEXT)
+
+    async def append_audio(self, payload: str) -> None:
+        """Caller audio, as Twilio sent it."""
+        await self._send({"type": "session.input_audio.append", "audio": payload})
+
+    async def _append(self, content: str) -> None:
+        await self._send(
+            {
+                "type": "session.instructions.append",
+                "event_id": f"wuc_{next(self._ids)}",
+                "delegation_id": None,
+                "content": content,
+            }
+        )
+
+    async def speak(self, instruction: str) -> None:
+        """Trusted instructions; worded as an order, they make the coach speak."""
+        self._prompted = True
+        await self._append(instruction)
+
+    async def advise(
+        self, note: str, *, instructions: str | None = None, respond: bool = False
+    ) -> None:
+        """Instructions are fixed at start: what changed is appended."""
+        await self._append(note)
+
+    async def interrupt(self, item_id: str, audio_end_ms: int) -> None:
+        """The server handles interruptions itself."""
+
+    async def answer_tool(self, call_id: str, output: str, *, respond: bool) -> None:
+        """The live model has no tools of its own (none are declared)."""
+
+    # --- receiving ----------------------------------------------------------------
+
+    async def _read(self) -> None:
+        ws, listener = self._ws, self._listener
+        assert ws is not None  # noqa: S101
+        assert listener is not None  # noqa: S101
+        reason = "openai_dropped"
+        try:
+            async for message in ws:
+                if message.type is not aiohttp.WSMsgType.TEXT:
+                    break
+                try:
+                    event = orjson.loads(message.data)
+                    kind = event["type"]
+                except (orjson.JSONDecodeError, KeyError, TypeError):
+                    continue
+                if kind == "session.output_audio.delta":
+                    await listener.on_audio(event.get("delta", ""), "")
+                elif kind == "session.output_transcript.delta":
+                    self._fragment(self._coach, event, coach=True)
+                elif kind == "session.input_transcript.delta":
+                    listener.on_sleeper_speaking()
+                    self._fragment(self._sleeper, event, coach=False)
+                elif kind == "session.usage.updated":
+                    if isinstance(usage := event.get("usage"), Mapping):
+                        listener.on_usage(usage, cumulative=True)
+                elif kind == "session.closed":
+                    if isinstance(usage := event.get("usage"), Mapping):
+                        listener.on_usage(usage, cumulative=True)
+                    reason = f"openai_closed_{event.get('reason') or 'unknown'}"
+                    self._closed.set()
+                elif kind == "error":
+                    error = event.get("error") or {}
+                    # Not every error ends the session (moderation may only cut a line).
+                    LOGGER.warning(
+                        "GPT-Live reported %s: %s",
+                        error.get("code"),
+                        error.get("message"),
+                    )
+        except Exception:
+            LOGGER.exception("Error in the GPT-Live session")
+            reason = "bridge_error"
+        finally:
+            self._closed.set()
+            self._flush_all()
+            if not self._closing:
+                LOGGER.warning("The GPT-Live session ended unexpectedly (%s)", reason)
+                listener.on_engine_closed(reason)
+
+    def _fragment(
+        self, parts: list[str], event: dict[str, Any], *, coach: bool
+    ) -> None:
+        if delta := event.get("delta"):
+            parts.append(str(delta))
+        loop = asyncio.get_running_loop()
+        if coach:
+            if self._coach_quiet is not None:
+                self._coach_quiet.cancel()
+            self._coach_quiet = loop.call_later(COACH_GAP, self._coach_finished)
+        else:
+            if self._sleeper_quiet is not None:
+                self._sleeper_quiet.cancel()
+            self._sleeper_quiet = loop.call_later(SLEEPER_GAP, self._sleeper_finished)
+
+    def _coach_finished(self) -> None:
+        self._coach_quiet = None
+        text = "".join(self._coach).strip()
+        self._coach.clear()
+        if text and self._listener is not None:
+            self._listener.on_coach_said(text)
+            prompted, self._prompted = self._prompted, False
+            self._listener.on_coach_done(prompted=prompted)
+
+    def _sleeper_finished(self) -> None:
+        self._sleeper_quiet = None
+        text = "".join(self._sleeper).strip()
+        self._sleeper.clear()
+        if text and self._listener is not None:
+            self._listener.on_sleeper_said(text)
+
+    def _flush_all(self) -> None:
+        for handle in (self._coach_quiet, self._sleeper_quiet):
+            if handle is not None:
+                handle.cancel()
+        self._coach_quiet = self._sleeper_quiet = None
+        self._coach.clear()
+        self._sleeper.clear()
+
+    # --- closing ------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """session.close, a short wait for session.closed (usage), then close the socket."""
+        if self._closing:
+            return
+        self._closing = True
+        ws = self._ws
+        if ws is not None and not ws.closed:
+            with suppress(aiohttp.ClientError, OSError):
+                await self._send({"type": "session.close"})
+            if self._reader is not None:
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(self._closed.wait(), CLOSE_WAIT)
+            with suppress(aiohttp.ClientError, OSError):
+                await ws.close()
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._reader
+        self._flush_all()
