@@ -58,8 +58,8 @@ Recorder events (`sim.recorder.events_named(...)`):
   delegation_id, start_ms, end_ms}: an append reached its place on the timeline.
 - `live_heard` {text, start_ms, end_ms}: a caller utterance ended ("" if the audio
   was not recognised).
-- `live_line` {text, trigger ("instructions" | "commentary" | "caller")}: the model
-  started saying a line.
+- `live_line` {text, trigger ("instructions" | "commentary" | "caller")}: the first
+  audio of a line the model says went out.
 - `live_barge_in` {text, spoken_ms, at_ms}: caller speech cut the line `text` after
   `spoken_ms` of it had been sent; `at_ms` is on the input timeline.
 - `live_line_replaced` {text, spoken_ms}: an instructions append (or a fixture)
@@ -406,6 +406,7 @@ class Line:
     words_sent: int = 0
     fragment_start_ms: int | None = None  # where the words not yet sent began
     fixture: bool = False
+    source: Append | None = None  # the append it answers, if any
 
     @property
     def words(self) -> list[str]:
@@ -796,7 +797,7 @@ class LiveSession:
 
     def _prepare(self, text: str, trigger: str, source: Append | None) -> None:
         """Start synthesising a line; it goes on the track when ready."""
-        task = self.spawn(self._say(text, trigger), f"live say {trigger}")
+        task = self.spawn(self._say(text, trigger, source), f"live say {trigger}")
         self.preparing[task] = source
         task.add_done_callback(lambda done: self.preparing.pop(done, None))
 
@@ -938,11 +939,19 @@ class LiveSession:
         self.preparing.clear()
 
     def _barge_in(self) -> None:
-        """The caller talks over the model: it stops at once, and drops what it meant to say."""
+        """The caller talks over the model: it stops at once, and drops what it meant to say.
+
+        An append's line of which nothing went out yet waits for the caller's turn
+        to end instead, like one still being synthesised.
+        """
         self._drop_prepared()
         self.queue = deque(line for line in self.queue if line.fixture)
         line = self.line
         if line is None or line.fixture:
+            return
+        if line.sent == 0 and line.source is not None:
+            self.deferred = line.source
+            self.line = None
             return
         self.sim.recorder.event(
             "live_barge_in",
@@ -954,11 +963,13 @@ class LiveSession:
 
     # --- the output track -------------------------------------------------------------
 
-    async def _say(self, text: str, trigger: str) -> None:
+    async def _say(self, text: str, trigger: str, source: Append | None) -> None:
         """Synthesise a line, then put it on the output track."""
         voice = await self.sim.coach_voice.speak(text)
         self.sim.speech.register(text, voice)
-        line = Line(text, trigger, self._encode(voice), self._bytes_per_ms)
+        line = Line(
+            text, trigger, self._encode(voice), self._bytes_per_ms, source=source
+        )
         if trigger == "instructions":
             self._interrupt()
             self.line = line
@@ -966,13 +977,6 @@ class LiveSession:
             self.line = line
         else:
             self.queue.append(line)
-            return
-        self._line_started(line)
-
-    def _line_started(self, line: Line) -> None:
-        self.conversation.append(("assistant", line.text))
-        if not line.fixture:
-            self.sim.recorder.event("live_line", text=line.text, trigger=line.trigger)
 
     def _interrupt(self) -> None:
         line = self.line
@@ -1041,6 +1045,10 @@ class LiveSession:
         if line is None:
             await self._send_audio(self._silence(DELTA_MS))
             return
+        if line.sent == 0 and not line.fixture:
+            # The model is heard saying it from now on.
+            self.conversation.append(("assistant", line.text))
+            self.sim.recorder.event("live_line", text=line.text, trigger=line.trigger)
         chunk = line.audio[line.sent : line.sent + size]
         line.sent += len(chunk)
         if len(chunk) < size:
@@ -1084,7 +1092,6 @@ class LiveSession:
             await self.send({"type": "session.output_audio.fixture.played"})
         if self.queue:
             self.line = self.queue.popleft()
-            self._line_started(self.line)
 
     # --- fixtures ---------------------------------------------------------------------
 

@@ -123,6 +123,16 @@ async def live(connection: LiveClient) -> LiveClient:
     return connection
 
 
+async def recorded(
+    sim: Simulator, name: str, timeout: float = 5
+) -> list[dict[str, Any]]:
+    """Wait until the recorder has an event of this name; return them all."""
+    async with asyncio.timeout(timeout):
+        while not sim.recorder.events_named(name):
+            await asyncio.sleep(0.01)
+    return sim.recorder.events_named(name)
+
+
 async def speech(sim: Simulator, text: str) -> bytes:
     """The sleeper saying `text`, registered so that it can be transcribed.
 
@@ -745,10 +755,20 @@ async def test_close_is_recorded(sim: Simulator, live: LiveClient) -> None:
     """The recorder notes why the session closed."""
     await live.send({"type": "session.close"})
     await live.until_closed()
-    async with asyncio.timeout(5):
-        while not sim.recorder.events_named("live_closed"):
-            await asyncio.sleep(0.01)
-    assert sim.recorder.events_named("live_closed") == [{"reason": "close_requested"}]
+    assert await recorded(sim, "live_closed") == [{"reason": "close_requested"}]
+
+
+async def test_client_disconnect_cleans_up(sim: Simulator, live: LiveClient) -> None:
+    """A client that just goes away leaves no session and no task behind."""
+    await live.append("instructions", "Greet Alice now.")
+    await live.audio(audio.silence(200))
+    await live.until("session.output_transcript.delta")
+    await live.ws.close()
+    await recorded(sim, "live_closed")
+    assert (
+        sim.live.sessions,
+        [t for t in asyncio.all_tasks() if t.get_name().startswith("live ")],
+    ) == ([], [])
 
 
 async def test_errors_do_not_close_the_socket(live: LiveClient) -> None:
@@ -799,3 +819,9 @@ async def test_stop_leaves_no_session_tasks(sim: Simulator, live: LiveClient) ->
     await live.until("session.output_transcript.delta")
     await sim.stop()
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("live ")]
+
+
+async def test_client_disconnect_is_recorded(sim: Simulator, live: LiveClient) -> None:
+    """The recorder tells a client's disconnect from a requested close."""
+    await live.ws.close()
+    assert await recorded(sim, "live_closed") == [{"reason": "client_disconnected"}]
