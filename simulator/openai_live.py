@@ -211,7 +211,13 @@ SPEECH_START_FRAMES = 3  # 60 ms of speech: an utterance (and a barge-in) starts
 END_OF_TURN_MS = 600  # silence that ends the caller's utterance
 PRE_ROLL_FRAMES = 15  # audio kept from before an utterance starts, for recognition
 WORD_MS = 350  # about how long a spoken word lasts (espeak-ng speaks 165 words/min)
-WORDS_PER_FRAGMENT = 3  # transcript deltas carry word groups
+# Transcript deltas carry the words heard since the last one, at most this far apart
+# in audio. The notes say real fragments land on ~200 ms boundaries, and clients
+# (Pipecat) end an utterance after a 0.8 s gap, so fragments must not lag further.
+FRAGMENT_MS = 400
+# The caller's last words are sent once their speech pauses this long, well before
+# the turn ends: transcription does not wait for the model's turn decision.
+FLUSH_SILENCE_MS = 200
 # How long placing an append takes on the timeline. Unverified: the notes only say
 # the ack comes when the timeline reaches "the estimated end of the added context".
 PLACE_BASE_MS = 40
@@ -228,15 +234,6 @@ def _placement_ms(content: str) -> int:
     tokens = math.ceil(len(content) / 4)
     span = PLACE_BASE_MS + PLACE_MS_PER_TOKEN * tokens
     return math.ceil(span / audio.FRAME_MS) * audio.FRAME_MS
-
-
-def _fragments(words: list[str]) -> list[str]:
-    """Word groups whose concatenation is the words joined by spaces."""
-    groups = [
-        " ".join(words[i : i + WORDS_PER_FRAGMENT])
-        for i in range(0, len(words), WORDS_PER_FRAGMENT)
-    ]
-    return [group if index == 0 else f" {group}" for index, group in enumerate(groups)]
 
 
 def _check_audio(value: Any) -> dict[str, Any]:
@@ -432,6 +429,7 @@ class Utterance:
     audio: bytearray
     words: list[str] | None = None
     words_sent: int = 0
+    last_fragment_ms: int = 0  # timeline ms of the last fragment sent
 
 
 @dataclass
@@ -861,7 +859,9 @@ class LiveSession:
             self.speech_run = self.speech_run + 1 if speech else 0
             if self.speech_run >= SPEECH_START_FRAMES:
                 start = self.timeline_ms - SPEECH_START_FRAMES * audio.FRAME_MS
-                self.utterance = Utterance(start, bytearray(b"".join(self.pre_roll)))
+                self.utterance = Utterance(
+                    start, bytearray(b"".join(self.pre_roll)), last_fragment_ms=start
+                )
                 self.silence_ms = 0
                 self._barge_in()
                 await self._transcribe_so_far()
@@ -876,7 +876,11 @@ class LiveSession:
             await self._end_utterance()
 
     async def _transcribe_so_far(self, *, final: bool = False) -> None:
-        """Send the caller's words heard so far, a word group at a time."""
+        """Send the caller's words heard since the last fragment.
+
+        Words are spread over the speech at WORD_MS each; once the speech pauses,
+        the rest follows at once.
+        """
         utterance = self.utterance
         if utterance is None or self._format["type"] != "audio/pcmu":
             return
@@ -887,24 +891,26 @@ class LiveSession:
             utterance.words = text.split()
         words = utterance.words
         speech_end = self.timeline_ms - self.silence_ms
+        paused = final or self.silence_ms >= FLUSH_SILENCE_MS
         heard = (speech_end - utterance.start_ms) // WORD_MS
-        due = len(words) if final else min(len(words), heard)
-        while utterance.words_sent < due and (
-            final or due - utterance.words_sent >= WORDS_PER_FRAGMENT
+        due = len(words) if paused else min(len(words), heard)
+        if due <= utterance.words_sent or not (
+            paused or self.timeline_ms - utterance.last_fragment_ms >= FRAGMENT_MS
         ):
-            first = utterance.words_sent
-            last = min(due, first + WORDS_PER_FRAGMENT)
-            text = " ".join(words[first:last])
-            start_ms = min(utterance.start_ms + first * WORD_MS, speech_end)
-            await self.send(
-                {
-                    "type": "session.input_transcript.delta",
-                    "delta": text if first == 0 else f" {text}",
-                    "start_ms": start_ms,
-                    "end_ms": min(utterance.start_ms + last * WORD_MS, speech_end),
-                }
-            )
-            utterance.words_sent = last
+            return
+        first, utterance.words_sent = utterance.words_sent, due
+        utterance.last_fragment_ms = self.timeline_ms
+        text = " ".join(words[first:due])
+        await self.send(
+            {
+                "type": "session.input_transcript.delta",
+                "delta": text if first == 0 else f" {text}",
+                "start_ms": min(utterance.start_ms + first * WORD_MS, speech_end),
+                "end_ms": speech_end
+                if due == len(words)
+                else min(utterance.start_ms + due * WORD_MS, speech_end),
+            }
+        )
 
     async def _end_utterance(self) -> None:
         await self._transcribe_so_far(final=True)
@@ -1057,11 +1063,10 @@ class LiveSession:
         if line.fragment_start_ms is None:
             line.fragment_start_ms = start_ms
         words = line.words
-        # Words are spread evenly over the line's audio, sent in groups.
+        # Words are spread evenly over the line's audio, sent as they are due.
         due = len(words) * line.sent // max(1, len(line.audio))
-        if words and (
-            due - line.words_sent >= WORDS_PER_FRAGMENT
-            or (line.done and due > line.words_sent)
+        if due > line.words_sent and (
+            line.done or self.out_ms - line.fragment_start_ms >= FRAGMENT_MS
         ):
             first, line.words_sent = line.words_sent, due
             text = " ".join(words[first:due])
