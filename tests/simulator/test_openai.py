@@ -655,3 +655,113 @@ async def test_realtime_drop_after_is_used_once(sim: Simulator) -> None:
         None,
         [{"after": 0.5}],
     )
+
+
+@pytest.mark.parametrize(
+    ("session", "code", "param"),
+    [
+        ({"type": "transcription"}, "invalid_value", "session.type"),
+        (
+            {"type": "realtime", "model": "gpt-realtime-mini"},
+            "invalid_value",
+            "session.model",
+        ),
+        (
+            {"type": "realtime", "output_modalities": ["audio", "text"]},
+            "invalid_value",
+            "session.output_modalities",
+        ),
+        (
+            {"type": "realtime", "instructions": 5},
+            "invalid_type",
+            "session.instructions",
+        ),
+        (
+            {"type": "realtime", "audio": {"input": {"format": "audio/pcmu"}}},
+            "invalid_value",
+            "session.audio.input.format.type",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"turn_detection": {"type": "vad"}}},
+            },
+            "invalid_value",
+            "session.audio.input.turn_detection.type",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"transcription": {"language": "en"}}},
+            },
+            "missing_required_parameter",
+            "session.audio.input.transcription.model",
+        ),
+        (
+            {
+                "type": "realtime",
+                "audio": {"input": {"noise_reduction": {"type": "loud"}}},
+            },
+            "invalid_value",
+            "session.audio.input.noise_reduction.type",
+        ),
+        ({"type": "realtime", "tools": {}}, "invalid_type", "session.tools"),
+        (
+            {"type": "realtime", "tools": [{"type": "web_search"}]},
+            "invalid_value",
+            "session.tools[0].type",
+        ),
+        (
+            {"type": "realtime", "tools": [{"type": "mcp", "name": "x"}]},
+            "unknown_parameter",
+            "session.tools[0].name",
+        ),
+        (
+            {"type": "realtime", "tools": [{"type": "function"}]},
+            "missing_required_parameter",
+            "session.tools[0].name",
+        ),
+        (
+            {"type": "realtime", "max_output_tokens": 0},
+            "invalid_value",
+            "session.max_output_tokens",
+        ),
+    ],
+)
+async def test_realtime_invalid_value_is_refused(
+    realtime: Realtime, session: dict[str, Any], code: str, param: str
+) -> None:
+    """Values are checked as well as fields: each refusal names its code and field."""
+    await realtime.send({"type": "session.update", "session": session})
+    error = await realtime.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (code, param)
+
+
+async def test_realtime_accepts_the_full_ga_shape(realtime: Realtime) -> None:
+    """Every documented field, valid, is accepted."""
+    await realtime.send(
+        {
+            "type": "session.update",
+            "session": {
+                "type": "realtime",
+                "model": "gpt-realtime-2",
+                "output_modalities": ["audio"],
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcmu"},
+                        "noise_reduction": {"type": "near_field"},
+                        "turn_detection": {"type": "semantic_vad", "eagerness": "low"},
+                    },
+                    "output": {"voice": {"id": "voice_1"}, "speed": 1.0},
+                },
+                "tools": [{"type": "mcp", "server_label": "ha", "server_url": "x"}],
+                "tool_choice": "auto",
+                "max_output_tokens": 512,
+                "tracing": "auto",
+                "truncation": {"type": "retention_ratio", "retention_ratio": 0.8},
+                "include": ["item.input_audio_transcription.logprobs"],
+            },
+        }
+    )
+    updated = await realtime.until("session.updated")
+    assert updated["session"]["max_output_tokens"] == 512

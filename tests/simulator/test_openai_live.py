@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from simulator import audio
+from simulator import audio, openai_live
 from simulator.accounts import DEFAULT_OPENAI_KEY
 from simulator.server import Simulator
 
@@ -825,3 +825,398 @@ async def test_client_disconnect_is_recorded(sim: Simulator, live: LiveClient) -
     """The recorder tells a client's disconnect from a requested close."""
     await live.ws.close()
     assert await recorded(sim, "live_closed") == [{"reason": "client_disconnected"}]
+
+
+# --- the rest of the schema, formats and delegation modes --------------------------------
+
+
+def _message(role: str, part: str = "input_text", text: Any = "x") -> dict[str, Any]:
+    return {"type": "message", "role": role, "content": [{"type": part, "text": text}]}
+
+
+@pytest.mark.parametrize(
+    ("session", "code", "param"),
+    [
+        ("gpt-live-1", "invalid_type", "session"),
+        ({**SESSION, "instructions": 7}, "invalid_type", "session.instructions"),
+        (
+            {**SESSION, "instructions": "x" * 70000},
+            "string_above_max_length",
+            "session.instructions",
+        ),
+        ({**SESSION, "store": "yes"}, "invalid_type", "session.store"),
+        ({**SESSION, "audio": "pcmu"}, "invalid_value", "session.audio"),
+        (
+            {**SESSION, "audio": {"format": TWILIO_FORMAT, "output": "marin"}},
+            "invalid_value",
+            "session.audio.output",
+        ),
+        (
+            {
+                **SESSION,
+                "audio": {"format": TWILIO_FORMAT, "output": {"voice": "nova"}},
+            },
+            "invalid_value",
+            "session.audio.output.voice",
+        ),
+        ({**SESSION, "delegation": "client"}, "invalid_value", "session.delegation"),
+        (
+            {**SESSION, "delegation": {"type": "server"}},
+            "invalid_value",
+            "session.delegation.type",
+        ),
+        (
+            {**SESSION, "delegation": {"type": "responses", "responses": {}}},
+            "missing_required_parameter",
+            "session.delegation.responses.model",
+        ),
+        ({**SESSION, "input": "hello"}, "invalid_value", "session.input"),
+        (
+            {**SESSION, "input": [_message("developer")] * 129},
+            "array_above_max_length",
+            "session.input",
+        ),
+        (
+            {**SESSION, "input": [{"type": "item_reference"}]},
+            "invalid_value",
+            "session.input[0].type",
+        ),
+        (
+            {**SESSION, "input": [_message("system")]},
+            "invalid_value",
+            "session.input[0].role",
+        ),
+        (
+            {**SESSION, "input": [{**_message("user"), "content": []}]},
+            "invalid_value",
+            "session.input[0].content",
+        ),
+        (
+            {**SESSION, "input": [_message("assistant", "input_text")]},
+            "invalid_value",
+            "session.input[0].content[0].type",
+        ),
+        (
+            {**SESSION, "input": [_message("user", text=None)]},
+            "invalid_type",
+            "session.input[0].content[0].text",
+        ),
+    ],
+)
+async def test_invalid_session_value_is_refused(
+    connection: LiveClient, session: Any, code: str, param: str
+) -> None:
+    """Values are checked too: each refusal names its code and field."""
+    await connection.send({"type": "session.start", "session": session})
+    error = await connection.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (code, param)
+
+
+async def test_session_is_required(connection: LiveClient) -> None:
+    """session.start without a session is refused."""
+    await connection.send({"type": "session.start"})
+    error = await connection.until("error")
+    assert error["error"]["param"] == "session"
+
+
+async def test_custom_voice_and_history_are_accepted(connection: LiveClient) -> None:
+    """A custom voice {id} and a startup history come back resolved."""
+    history = [
+        _message("developer"),
+        _message("user"),
+        _message("assistant", "output_text"),
+    ]
+    started = await connection.start(
+        {
+            **SESSION,
+            "audio": {"format": TWILIO_FORMAT, "output": {"voice": {"id": "voice_1"}}},
+            "input": history,
+            "store": True,
+        }
+    )
+    assert (started["session"]["audio"]["output"], started["session"]["input"]) == (
+        {"voice": {"id": "voice_1"}},
+        history,
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [("not json", "invalid_json"), ("[1, 2]", "invalid_json")],
+)
+async def test_malformed_message_is_an_error(
+    live: LiveClient, raw: str, code: str
+) -> None:
+    """Client messages must be JSON objects."""
+    await live.ws.send_str(raw)
+    error = await live.until("error")
+    assert error["error"]["code"] == code
+
+
+async def test_binary_frame_is_an_error(live: LiveClient) -> None:
+    """The protocol is JSON text frames only."""
+    await live.ws.send_bytes(b"\xff" * 160)
+    error = await live.until("error")
+    assert error["error"]["code"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    ("update", "code", "param"),
+    [
+        ({"model": "gpt-live-1.1"}, "immutable_field_update", "session.model"),
+        (
+            {"delegation": {"type": "responses", "responses": {"model": "gpt-5"}}},
+            "immutable_field_update",
+            "session.delegation.type",
+        ),
+        ({"voice": "cedar"}, "unknown_parameter", "session.voice"),
+        (None, "missing_required_parameter", "session"),
+    ],
+)
+async def test_bad_session_update_is_refused(
+    live: LiveClient, update: Any, code: str, param: str
+) -> None:
+    """Only the delegation settings (same type) and triggers may change mid-session."""
+    await live.send({"type": "session.update", "session": update})
+    error = await live.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (code, param)
+
+
+async def test_session_update_of_the_delegation(live: LiveClient) -> None:
+    """A delegation update of the same type is acknowledged with session.updated."""
+    await live.send(
+        {
+            "type": "session.update",
+            "event_id": "u1",
+            "session": {
+                "delegation": {"type": "client", "acknowledgement_delay_ms": 5}
+            },
+        }
+    )
+    updated = await live.until("session.updated")
+    assert updated["session"]["delegation"] == {
+        "type": "client",
+        "acknowledgement_delay_ms": 5,
+    }
+
+
+async def test_responses_delegation_accepts_response_events(
+    connection: LiveClient,
+) -> None:
+    """With Responses delegation, response.create is accepted (nothing is pending)."""
+    await connection.start(
+        {
+            **SESSION,
+            "delegation": {"type": "responses", "responses": {"model": "gpt-5"}},
+        }
+    )
+    await connection.send({"type": "response.create"})
+    await connection.marker()
+    assert [e["error"]["message"] for e in connection.of("error")] == [
+        "Invalid value: 'marker.bogus'. Supported values are: "
+        + ", ".join(f"'{name}'" for name in openai_live.CLIENT_EVENTS)
+        + "."
+    ]
+
+
+async def test_decisions_need_decisions_delegation(live: LiveClient) -> None:
+    """decision.* events need Decisions delegation."""
+    await live.send({"type": "decision.create", "event_id": "d1"})
+    error = await live.until("error")
+    assert error["error"]["message"] == "decision.create requires Decisions delegation."
+
+
+async def test_decisions_delegation_accepts_decisions(connection: LiveClient) -> None:
+    """With Decisions delegation, decision.create is accepted."""
+    await connection.start(
+        {**SESSION, "delegation": {"type": "decisions", "decisions": {"model": "x"}}}
+    )
+    await connection.send({"type": "decision.create", "event_id": "d1"})
+    await connection.marker()
+    assert len(connection.of("error")) == 1
+
+
+async def test_unmute_is_acknowledged(live: LiveClient) -> None:
+    """session.input_audio.unmute gets session.input_audio.unmuted."""
+    await live.send({"type": "session.input_audio.unmute"})
+    unmuted = await live.until("session.input_audio.unmuted")
+    assert "client_event_id" not in unmuted
+
+
+async def test_muted_input_is_not_heard(sim: Simulator, live: LiveClient) -> None:
+    """While muted, the model hears silence: no utterance."""
+    await live.send({"type": "session.input_audio.mute"})
+    await live.audio(await speech(sim, "five more minutes") + audio.silence(800))
+    await live.marker()
+    assert not sim.recorder.events_named("live_heard")
+
+
+async def test_pcma_session_speaks_a_law(connection: LiveClient) -> None:
+    """An A-law session's silence is A-law silence (0xD5)."""
+    await connection.start(
+        {**SESSION, "audio": {"format": {"type": "audio/pcma", "rate": 8000}}}
+    )
+    delta = await connection.until("session.output_audio.delta")
+    assert set(base64.b64decode(delta["delta"])) == {0xD5}
+
+
+async def test_pcma_session_hears_a_law_speech(
+    sim: Simulator, connection: LiveClient
+) -> None:
+    """A-law speech is detected (though only μ-law can be transcribed)."""
+    await connection.start(
+        {**SESSION, "audio": {"format": {"type": "audio/pcma", "rate": 8000}}}
+    )
+    voice = audio.ulaw_decode(await speech(sim, "five more minutes"))
+    await connection.audio(audio.alaw_encode(voice) + bytes([0xD5]) * 8 * 800)
+    await connection.marker()
+    assert sim.recorder.events_named("live_heard")[0]["text"] == ""
+
+
+async def test_pcma_session_speaks_the_line_in_a_law(connection: LiveClient) -> None:
+    """The coach's line goes out A-law encoded."""
+    await connection.start(
+        {**SESSION, "audio": {"format": {"type": "audio/pcma", "rate": 8000}}}
+    )
+    await connection.append("instructions", "Greet Alice now.")
+    await connection.audio(bytes([0xD5]) * 8 * 200)
+    await connection.until("session.output_transcript.delta")
+    spoken = b"".join(
+        base64.b64decode(e["delta"])
+        for e in connection.of("session.output_audio.delta")
+    )
+    assert set(spoken) - {0xD5}
+
+
+async def test_pcm16_session(connection: LiveClient) -> None:
+    """A PCM 16 kHz session takes even-sized chunks only."""
+    await connection.start(
+        {**SESSION, "audio": {"format": {"type": "audio/pcm", "rate": 16000}}}
+    )
+    await connection.send(
+        {
+            "type": "session.input_audio.append",
+            "audio": base64.b64encode(b"\0" * 3).decode(),
+        }
+    )
+    error = await connection.until("error")
+    assert error["error"]["param"] == "audio"
+
+
+async def test_pcm16_session_speaks_pcm(connection: LiveClient) -> None:
+    """A PCM 16 kHz line is sent as PCM16 (3200 bytes per 100 ms)."""
+    await connection.start(
+        {**SESSION, "audio": {"format": {"type": "audio/pcm", "rate": 16000}}}
+    )
+    await connection.append("instructions", "Greet Alice now.")
+    await connection.audio(bytes(32 * 200))
+    await connection.until("session.output_transcript.delta")
+    sizes = {
+        len(base64.b64decode(e["delta"]))
+        for e in connection.of("session.output_audio.delta")
+    }
+    assert sizes == {3200}
+
+
+async def test_session_expires(sim: Simulator, connection: LiveClient) -> None:
+    """At the duration limit the server closes the session: reason expired."""
+    sim.live.max_session_seconds = 2.0
+    await connection.start()
+    closed = await connection.until("session.closed")
+    assert closed["reason"] == "expired"
+
+
+async def test_refuse_next_with_another_code(
+    sim: Simulator, connection: LiveClient
+) -> None:
+    """Any code can be refused with; unknown ones get a generic message."""
+    sim.live.refuse_next = "org_suspended"
+    await connection.send({"type": "session.start", "session": SESSION})
+    error = await connection.until("error")
+    assert error["error"] == {
+        "type": "invalid_request_error",
+        "code": "org_suspended",
+        "message": "The session could not be started.",
+    }
+
+
+@pytest.mark.parametrize(
+    ("event", "code"),
+    [
+        ({}, "missing_required_parameter"),
+        ({"audio": "%%%"}, "invalid_value"),
+        ({"audio": base64.b64encode(b"\0" * 3).decode()}, "invalid_value"),
+    ],
+)
+async def test_bad_fixture_is_refused(
+    live: LiveClient, event: dict[str, Any], code: str
+) -> None:
+    """A fixture is base64 PCM16 (an even byte count)."""
+    await live.send({"type": "session.output_audio.fixture.play", **event})
+    error = await live.until("error")
+    assert (error["error"]["code"], error["error"]["param"]) == (code, "audio")
+
+
+async def test_one_fixture_at_a_time(live: LiveClient) -> None:
+    """A second fixture while one plays is refused."""
+    clip = base64.b64encode(bytes(2 * 24000)).decode()
+    await live.send({"type": "session.output_audio.fixture.play", "audio": clip})
+    await live.send({"type": "session.output_audio.fixture.play", "audio": clip})
+    error = await live.until("error")
+    assert error["error"]["code"] == "fixture_already_playing"
+
+
+async def test_no_instructions_during_a_fixture(live: LiveClient) -> None:
+    """Instructions cannot be appended while a fixture plays."""
+    clip = base64.b64encode(bytes(2 * 24000)).decode()
+    await live.send({"type": "session.output_audio.fixture.play", "audio": clip})
+    await live.append("instructions", "Greet Alice now.")
+    error = await live.until("error")
+    assert error["error"]["code"] == "fixture_playing"
+
+
+async def test_fixture_interrupts_the_line(sim: Simulator, live: LiveClient) -> None:
+    """A fixture cuts the model's line short."""
+    long_line = " ".join(
+        ["Remember to drink a glass of water and open the curtains."] * 4
+    )
+    await live.append("commentary", long_line)
+    await live.audio(audio.silence(300))
+    await live.until("session.output_transcript.delta")
+    clip = base64.b64encode(bytes(2 * 2400)).decode()
+    await live.send({"type": "session.output_audio.fixture.play", "audio": clip})
+    await live.until("session.output_audio.fixture.playing")
+    (replaced,) = sim.recorder.events_named("live_line_replaced")
+    assert replaced["text"] == long_line
+
+
+async def test_instructions_interrupt_the_line(
+    sim: Simulator, live: LiveClient
+) -> None:
+    """An instructions append takes over from the line being spoken."""
+    long_line = " ".join(
+        ["Remember to drink a glass of water and open the curtains."] * 4
+    )
+    await live.append("commentary", long_line)
+    await live.audio(audio.silence(300))
+    await live.until("session.output_transcript.delta")
+    await live.append("instructions", "Say goodbye now.", event_id="bye")
+    await live.audio(audio.silence(200))
+    await live.until_said("Goodbye!")
+    assert [e["text"] for e in sim.recorder.events_named("live_line_replaced")] == [
+        long_line
+    ]
+
+
+async def test_commentary_waits_for_the_line(sim: Simulator, live: LiveClient) -> None:
+    """A commentary's line follows the line being spoken, whole."""
+    await live.append("instructions", "Greet Alice now.")
+    await live.audio(audio.silence(200))
+    await live.until("session.output_transcript.delta")
+    await live.append("commentary", "It is raining outside.", event_id="c1")
+    await live.audio(audio.silence(200))
+    said = await live.until_said("outside.")
+    assert said == (
+        "Good morning, Alice! It's time to wake up. How did you sleep?"
+        "It is raining outside."
+    )
