@@ -25,12 +25,17 @@ The protocol, as this server plays it:
 - Output is one continuous track paced in simulated real time: a
   `session.output_audio.delta` of 100 ms every 100 ms from `session.started` on,
   speech while a line plays and silence otherwise, with
-  `session.output_transcript.delta` word groups (`start_ms`/`end_ms` on the output
-  track). Caller speech gives `session.input_transcript.delta` word groups as it is
-  heard (no completed event). Only μ-law can be transcribed: the SpeechRegistry
+  `session.output_transcript.delta` fragments (`start_ms`/`end_ms` on the output
+  track). Caller speech gives `session.input_transcript.delta` fragments as it is
+  heard, the last words once the speech pauses 200 ms (no completed event).
+  Fragments of either side are at most 400 ms of audio apart; a fragment's text
+  starts with a space unless it opens a line or utterance, so joining a line's
+  fragments gives its text. Only μ-law can be transcribed: the SpeechRegistry
   recognises the exact bytes the simulated phone sent.
 - Barge-in is the server's: 60 ms of caller speech while a line plays ends that
-  line at once (its rest is never sent, the track goes on as silence).
+  line at once (its rest is never sent, the track goes on as silence). A line
+  answering an append of which nothing went out yet waits for the caller's turn
+  to end instead, as does one still being synthesised.
 - `session.usage.updated` every 15 simulated seconds (cumulative `usage.seconds`);
   `session.close` gives `session.closed` (reason close_requested) and the server
   closes the socket. `error` events never close the socket.
