@@ -58,6 +58,12 @@ def reply(
     if not user_turns:
         return Reply(f"Good morning{hello}! It's time to wake up. How did you sleep?")
     last = user_turns[-1]
+    if conversation and conversation[-1][0] == "tool":
+        # The app answered a function call: a model speaks about the result.
+        result = conversation[-1][1]
+        if re.search(r'"ending":\s*false', result):
+            return Reply("Not so fast! You can hang up once you are really out of bed.")
+        return Reply(f"Glad you're up{hello}. Have a wonderful day!")
     end_tool = next((t for t in tools or [] if re.search(r"end|hang", t)), None)
     if end_tool and _GOODBYE.search(last):
         return Reply(tool=end_tool, arguments='{"reason": "sleeper said goodbye"}')

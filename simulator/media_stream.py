@@ -129,6 +129,17 @@ class MediaStreamSession:
             for mark in marks:
                 self._echo_mark_soon(mark)
 
+    def _queued_speech(self) -> bool:
+        """Whether speech is still queued; a model that streams one continuous track
+        (GPT-Live) always has a little silence on its way, which nobody waits for.
+        """
+        return any(
+            audio.is_speech(frame)
+            for item in self._playback
+            if isinstance(item, bytes)
+            for frame in audio.frames(item)
+        )
+
     def _queued_ms(self) -> int:
         return sum(audio.duration_ms(i) for i in self._playback if isinstance(i, bytes))
 
@@ -240,7 +251,7 @@ class MediaStreamSession:
                     lambda: (
                         self._played_speech_ms > 0
                         and self._quiet_ms >= QUIET_MS
-                        and not self._queued_ms()
+                        and not self._queued_speech()
                     )
                 )
                 await clock.sleep(self.call.record.script.think_seconds)
@@ -279,6 +290,13 @@ class MediaStreamSession:
         url = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         if parts.scheme != "wss" and not self.sim.allow_insecure_streams:
             self._event("stream_error", code=31922, detail="only wss:// is supported")
+            return
+        if (blackhole := self.sim.media_streams.unreachable_for) is not None:
+            # A proxy or router that swallows the connection: nothing answers, and
+            # Twilio gives up on its own after a while.
+            self.sim.media_streams.unreachable_for = None
+            await self.sim.clock.sleep(blackhole)
+            self._event("stream_error", code=31901, detail="connection timed out")
             return
         headers = {"X-Twilio-Signature": self.call.signature(url, {})}
         try:
@@ -364,11 +382,17 @@ class MediaStreamSession:
 
 
 class MediaStreams:
-    """Runs the streams of every call."""
+    """Runs the streams of every call.
+
+    `unreachable_for`: the next stream's WebSocket gets no answer at all, as behind
+    a proxy that swallows it; Twilio gives up after this many simulated seconds
+    (31901) and goes on with the <Connect action>. Used once.
+    """
 
     def __init__(self, sim: Simulator) -> None:
         """Nothing runs until a call connects a stream."""
         self.sim = sim
+        self.unreachable_for: float | None = None
 
     async def run(self, call: SimulatedCall, stream: Stream) -> None:
         """Run one stream to its end."""

@@ -23,7 +23,8 @@ Recorder events: realtime_connected {model}, realtime_session_updated {session},
 realtime_error {code, param, message} (every `error` sent), realtime_refused {code},
 realtime_dropped {after}, realtime_beta_refused, realtime_input_format_mismatch
 {format}, realtime_truncated, realtime_response_cancelled {reason},
-realtime_tool_call {name, arguments}, realtime_closed {model}.
+realtime_tool_call {name, arguments}, realtime_item_created {type, role, output,
+call_id} (each conversation.item.create), realtime_closed {model}.
 """
 
 from __future__ import annotations
@@ -626,6 +627,15 @@ class RealtimeSession:
             await self.error("Invalid 'item'.", "invalid_value", event_id, "item")
             return
         item = {"id": item.get("id") or _id("item"), "status": "completed", **item}
+        self.sim.recorder.event(
+            "realtime_item_created",
+            type=item["type"],
+            role=item.get("role"),
+            output=item.get("output"),
+            call_id=item.get("call_id"),
+        )
+        if item["type"] == "function_call_output":
+            self.conversation.append(("tool", str(item.get("output", ""))))
         if item["type"] == "message":
             text = " ".join(
                 part.get("text", "")
@@ -740,6 +750,13 @@ class RealtimeSession:
             answer = coach_brain.Reply(
                 tool=forced, arguments='{"reason": "forced by the scenario"}'
             )
+        elif self.conversation and self.conversation[-1][0] == "system":
+            # A system message just before the response: the model does what it says.
+            answer = coach_brain.Reply(
+                coach_brain.live_line(
+                    self.conversation[-1][1], instructions, [], self.conversation
+                )
+            )
         else:
             answer = coach_brain.reply(instructions, self.conversation, tools)
         await self.send(
@@ -837,7 +854,13 @@ class RealtimeSession:
         words = text.split()
         chunk_bytes = DELTA_MS * audio.BYTES_PER_MS
         chunks = [voice[i : i + chunk_bytes] for i in range(0, len(voice), chunk_bytes)]
+        # Paced against the clock, not by one sleep per delta: on a fast simulated
+        # clock a sleep per delta would fall behind real-time playback.
+        started = self.sim.clock.now()
         for index, chunk in enumerate(chunks):
+            due = started + index * DELTA_MS / 1000 / DELTA_PACE
+            if (ahead := due - self.sim.clock.now()) > 0:
+                await self.sim.clock.sleep(ahead)
             await self.send(
                 {
                     "type": "response.output_audio.delta",
@@ -859,7 +882,6 @@ class RealtimeSession:
                         "delta": " ".join(share) + " ",
                     }
                 )
-            await self.sim.clock.sleep(DELTA_MS / 1000 / DELTA_PACE)
         await self.send({"type": "response.output_audio.done", **base})
         await self.send(
             {

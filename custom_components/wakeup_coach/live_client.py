@@ -4,9 +4,9 @@ GPT-Live is full duplex: the server decides when the coach talks and handles
 interruptions itself, so the app never clears, truncates or cancels. The app
 steers with `session.instructions.append` (instructions are fixed at start),
 and learns what was said from transcript fragments that have no turn
-boundaries: a quiet gap ends an utterance. The session's schema is strict, so
-only documented fields are sent. The timeline only moves while input audio
-flows, which Twilio's stream does continuously, silence included.
+boundaries: a pause ends an utterance. The session's schema is strict, so only
+documented fields are sent. The timeline only moves while input audio flows,
+which Twilio's stream does continuously, silence included.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from . import voice_engine
 from .models import EngineKind
 from .voice_engine import (
     CONNECT_TIMEOUT,
@@ -34,11 +35,21 @@ from .voice_engine import (
 LOGGER = logging.getLogger(__package__)
 
 AUDIO_FORMAT = {"type": "audio/pcmu", "rate": 8000}
-# A pause this long ends an utterance (the protocol has no turn events).
-SLEEPER_GAP = 0.8
-COACH_GAP = 1.2
+# A pause this long ends an utterance (the protocol has no turn events; transcript
+# fragments come a second or so apart while someone talks). Pauses are
+# measured in audio, not wall-clock time: input audio flows continuously from
+# Twilio, and GPT-Live's output track carries silence between lines.
+SLEEPER_GAP_MS = 1500
+COACH_GAP_MS = 1500
+# For a server that sends no audio while the coach is quiet: a wall-clock backstop.
+COACH_QUIET_SECONDS = 2.5
 # After session.close the server finishes its work; wait this long for session.closed.
 CLOSE_WAIT = 5.0
+
+
+def _audio_ms(payload: str) -> int:
+    """Milliseconds of base64 μ-law audio (8 bytes a millisecond), without decoding it."""
+    return (len(payload) * 3 >> 2) >> 3
 
 
 class LiveEngine:
@@ -71,9 +82,11 @@ class LiveEngine:
         self._ids = itertools.count(1)
         self._coach: list[str] = []
         self._sleeper: list[str] = []
-        self._coach_quiet: asyncio.TimerHandle | None = None
-        self._sleeper_quiet: asyncio.TimerHandle | None = None
-        # Set once an instruction was appended: the next reply is the one asked for.
+        # Audio since the last transcript fragment of each side.
+        self._coach_quiet_ms = 0
+        self._sleeper_quiet_ms = 0
+        self._coach_backstop: asyncio.TimerHandle | None = None
+        # Set once an instruction was appended: the next line is the one asked for.
         self._prompted = False
 
     # --- connecting -------------------------------------------------------------
@@ -140,8 +153,12 @@ class LiveEngine:
             await ws.send_frame(orjson.dumps(event), aiohttp.WSMsgType.TEXT)
 
     async def append_audio(self, payload: str) -> None:
-        """Caller audio, as Twilio sent it."""
+        """Caller audio, as Twilio sent it; its length is also the clock of pauses."""
         await self._send({"type": "session.input_audio.append", "audio": payload})
+        if self._sleeper:
+            self._sleeper_quiet_ms += _audio_ms(payload)
+            if self._sleeper_quiet_ms >= SLEEPER_GAP_MS:
+                self._sleeper_finished()
 
     async def _append(self, content: str) -> None:
         await self._send(
@@ -187,20 +204,28 @@ class LiveEngine:
                 except (orjson.JSONDecodeError, KeyError, TypeError):
                     continue
                 if kind == "session.output_audio.delta":
-                    await listener.on_audio(event.get("delta", ""), "")
+                    delta = event.get("delta", "")
+                    await listener.on_audio(delta, "")
+                    if self._coach:
+                        self._coach_quiet_ms += _audio_ms(delta)
+                        if self._coach_quiet_ms >= COACH_GAP_MS:
+                            self._coach_finished()
                 elif kind == "session.output_transcript.delta":
-                    self._fragment(self._coach, event, coach=True)
+                    if not self._coach:
+                        listener.on_coach_speaking()
+                    self._coach.append(str(event.get("delta") or ""))
+                    self._coach_quiet_ms = 0
+                    self._arm_backstop()
                 elif kind == "session.input_transcript.delta":
                     listener.on_sleeper_speaking()
-                    self._fragment(self._sleeper, event, coach=False)
-                elif kind == "session.usage.updated":
+                    self._sleeper.append(str(event.get("delta") or ""))
+                    self._sleeper_quiet_ms = 0
+                elif kind in ("session.usage.updated", "session.closed"):
                     if isinstance(usage := event.get("usage"), Mapping):
                         listener.on_usage(usage, cumulative=True)
-                elif kind == "session.closed":
-                    if isinstance(usage := event.get("usage"), Mapping):
-                        listener.on_usage(usage, cumulative=True)
-                    reason = f"openai_closed_{event.get('reason') or 'unknown'}"
-                    self._closed.set()
+                    if kind == "session.closed":
+                        reason = f"openai_closed_{event.get('reason') or 'unknown'}"
+                        self._closed.set()
                 elif kind == "error":
                     error = event.get("error") or {}
                     # Not every error ends the session (moderation may only cut a line).
@@ -214,28 +239,22 @@ class LiveEngine:
             reason = "bridge_error"
         finally:
             self._closed.set()
-            self._flush_all()
+            self._clear()
             if not self._closing:
                 LOGGER.warning("The GPT-Live session ended unexpectedly (%s)", reason)
                 listener.on_engine_closed(reason)
 
-    def _fragment(
-        self, parts: list[str], event: dict[str, Any], *, coach: bool
-    ) -> None:
-        if delta := event.get("delta"):
-            parts.append(str(delta))
-        loop = asyncio.get_running_loop()
-        if coach:
-            if self._coach_quiet is not None:
-                self._coach_quiet.cancel()
-            self._coach_quiet = loop.call_later(COACH_GAP, self._coach_finished)
-        else:
-            if self._sleeper_quiet is not None:
-                self._sleeper_quiet.cancel()
-            self._sleeper_quiet = loop.call_later(SLEEPER_GAP, self._sleeper_finished)
+    def _arm_backstop(self) -> None:
+        if self._coach_backstop is not None:
+            self._coach_backstop.cancel()
+        self._coach_backstop = asyncio.get_running_loop().call_later(
+            COACH_QUIET_SECONDS / voice_engine.TIME_SCALE, self._coach_finished
+        )
 
     def _coach_finished(self) -> None:
-        self._coach_quiet = None
+        if self._coach_backstop is not None:
+            self._coach_backstop.cancel()
+            self._coach_backstop = None
         text = "".join(self._coach).strip()
         self._coach.clear()
         if text and self._listener is not None:
@@ -244,17 +263,15 @@ class LiveEngine:
             self._listener.on_coach_done(prompted=prompted)
 
     def _sleeper_finished(self) -> None:
-        self._sleeper_quiet = None
         text = "".join(self._sleeper).strip()
         self._sleeper.clear()
         if text and self._listener is not None:
             self._listener.on_sleeper_said(text)
 
-    def _flush_all(self) -> None:
-        for handle in (self._coach_quiet, self._sleeper_quiet):
-            if handle is not None:
-                handle.cancel()
-        self._coach_quiet = self._sleeper_quiet = None
+    def _clear(self) -> None:
+        if self._coach_backstop is not None:
+            self._coach_backstop.cancel()
+            self._coach_backstop = None
         self._coach.clear()
         self._sleeper.clear()
 
@@ -278,4 +295,4 @@ class LiveEngine:
             self._reader.cancel()
             with suppress(asyncio.CancelledError):
                 await self._reader
-        self._flush_all()
+        self._clear()

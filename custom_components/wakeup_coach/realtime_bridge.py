@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from . import voice_engine
 from .call_session import CallSession
 from .coach import CoachPolicy, Decision, ProofState
 from .voice_engine import EngineError, VoiceEngine
@@ -151,6 +152,9 @@ class Bridge:
         self._twilio: TwilioSocket | None = None
         self._stream_sid: str | None = None
         self._early: deque[tuple[str, str]] = deque(maxlen=MAX_EARLY_DELTAS)
+        # The coach's lines before the stream started: heard only if it does.
+        self._early_lines: list[tuple[str, datetime]] = []
+        self._refused_since_spoken = False
         # Barge-in bookkeeping (Realtime): the reply being played, and its marks.
         self._item = ""
         self._item_sent_ms = 0
@@ -281,6 +285,9 @@ class Bridge:
             return
         self._stream_sid = stream_sid
         self.session.mark("stream_started", self._now())
+        for text, at in self._early_lines:
+            self.session.say("coach", text, at)
+        self._early_lines.clear()
         self._arm_time_limit()
         early = list(self._early)
         self._early.clear()
@@ -356,19 +363,32 @@ class Bridge:
     async def on_speech_started(self) -> None:
         """Realtime VAD: the sleeper talks; stop what Twilio still has queued."""
         self._sleeper_active()
+        started = time.perf_counter()
+        if await self._stop_playback():
+            self.barge_in_seconds.append(time.perf_counter() - started)
+
+    async def _stop_playback(self) -> bool:
+        """Drop what Twilio still has queued of the coach's reply, and cut it there.
+
+        The reply is cut where the sleeper stopped hearing it, never past the audio
+        that exists.
+        """
         twilio = self._twilio
         if twilio is None or not self._marks or not self._item:
-            return  # nothing is playing: nothing to interrupt
-        started = time.perf_counter()
+            return False  # nothing is playing: nothing to interrupt
         await twilio.send(
             orjson.dumps({"event": "clear", "streamSid": self._stream_sid})
         )
-        self.barge_in_seconds.append(time.perf_counter() - started)
         heard = min(self._item_played_ms, self._item_sent_ms)
         self._muted_item = self._item
         self._marks.clear()
         self._item = ""
         await self.engine.interrupt(self._muted_item, heard)
+        return True
+
+    def on_coach_speaking(self) -> None:
+        """The coach talks: the sleeper is not silent at it."""
+        self._cancel_timer("silence")
 
     def on_sleeper_speaking(self) -> None:
         """GPT-Live heard the sleeper."""
@@ -377,6 +397,7 @@ class Bridge:
     def on_sleeper_said(self, text: str) -> None:
         """A finished utterance: the coach policy decides whether it ends the call."""
         self._sleeper_active()
+        self._refused_since_spoken = False
         self.session.say("sleeper", text, self._now())
         self.session.turns += 1
         if self._ending:
@@ -388,8 +409,11 @@ class Bridge:
             self._spawn(self.engine.advise(self.lines.prove_first))
 
     def on_coach_said(self, text: str) -> None:
-        """Keep the coach's line in the transcript."""
-        self.session.say("coach", text, self._now())
+        """Keep the coach's line in the transcript (once the sleeper can hear it)."""
+        if self._stream_sid is None:
+            self._early_lines.append((text, self._now()))
+        else:
+            self.session.say("coach", text, self._now())
 
     def on_coach_done(self, *, prompted: bool) -> None:
         """A reply finished: after the goodbye, end once it has played; else wait for the sleeper."""
@@ -421,6 +445,14 @@ class Bridge:
             )
             self._end(awake=True, instruction=self.lines.goodbye_awake)
             return
+        if self._refused_since_spoken:
+            # Refused already, and the sleeper has said nothing since: the model was
+            # told what is missing; it need not be asked to say it again.
+            self._spawn(
+                self.engine.answer_tool(call_id, '{"ending": false}', respond=False)
+            )
+            return
+        self._refused_since_spoken = True
         missing = ", ".join(proof.what) or "the agreed proof"
         output = orjson.dumps(
             {
@@ -462,10 +494,15 @@ class Bridge:
         if awake:
             self.session.awake = True
         self._cancel_timer("silence")
-        self._spawn(self.engine.speak(instruction))
+        self._spawn(self._say_goodbye(instruction))
         self._timer(
             "goodbye", GOODBYE_TIMEOUT_SECONDS, lambda: self._finish(Outcome.ENDED)
         )
+
+    async def _say_goodbye(self, instruction: str) -> None:
+        # Whatever of the last reply is still queued would play before the goodbye.
+        await self._stop_playback()
+        await self.engine.speak(instruction)
 
     def _fail(self, reason: str) -> None:
         self.failure = reason
@@ -498,7 +535,7 @@ class Bridge:
 
     def _arm_time_limit(self) -> None:
         started = self.session.answered_at or self.session.created_at
-        elapsed = (self._now() - started).total_seconds()
+        elapsed = (self._now() - started).total_seconds() * voice_engine.TIME_SCALE
         remaining = max(0.0, self._max_duration.total_seconds() - elapsed)
         self._timer(
             "time_limit",
@@ -508,7 +545,9 @@ class Bridge:
 
     def _timer(self, name: str, seconds: float, job: Callable[[], None]) -> None:
         self._cancel_timer(name)
-        self._timers[name] = asyncio.get_running_loop().call_later(seconds, job)
+        self._timers[name] = asyncio.get_running_loop().call_later(
+            seconds / voice_engine.TIME_SCALE, job
+        )
 
     def _cancel_timer(self, name: str) -> None:
         if handle := self._timers.pop(name, None):

@@ -1,11 +1,12 @@
 """The OpenAI Realtime API (GA protocol) as a VoiceEngine, over an aiohttp WebSocket.
 
 GA shapes only (`session.type: realtime`, `audio/pcmu` both ways, no beta
-header): the beta protocol has been switched off. The app drives the turns it
-needs to: the greeting, goodbyes and nudges are `response.create` with the
-session's instructions plus what to say now; barge-in truncates the reply at
-the audio the sleeper heard; the model may call `end_call`, which the bridge
-grants or refuses.
+header): the beta protocol has been switched off. Server VAD detects the
+sleeper's turns; the app creates every response, one at a time: a reply when a
+turn ends, and the greeting, goodbyes and nudges as `response.create` with the
+session's instructions plus what to say now. Barge-in cancels the reply and
+truncates it at the audio the sleeper heard. The model may call `end_call`,
+which the bridge grants or refuses.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping
 from contextlib import suppress
+from enum import StrEnum
 import logging
 from typing import Any
 
@@ -77,8 +79,9 @@ def session_config(
                     "threshold": 0.5,
                     "prefix_padding_ms": 300,
                     "silence_duration_ms": 600,
-                    "create_response": True,
-                    "interrupt_response": True,
+                    # The app creates (and cancels) responses itself, one at a time.
+                    "create_response": False,
+                    "interrupt_response": False,
                 },
             },
             "output": {"format": {"type": "audio/pcmu"}, "voice": voice},
@@ -88,8 +91,22 @@ def session_config(
     }
 
 
+class _Turn(StrEnum):
+    """Where the one response a session may have at a time stands."""
+
+    IDLE = "idle"
+    CREATING = "creating"  # response.create sent, response.created not seen yet
+    ACTIVE = "active"
+    CANCELLING = "cancelling"
+
+
 class RealtimeEngine:
-    """One Realtime API session."""
+    """One Realtime API session.
+
+    The app creates every response itself (turn detection only detects): one at
+    a time, so a goodbye or a nudge waits for, or cancels, the reply under way
+    instead of colliding with it.
+    """
 
     kind = EngineKind.REALTIME
     client_barge_in = True
@@ -111,20 +128,23 @@ class RealtimeEngine:
         self._model = model
         self._voice = voice
         self._language = language
-        self._instructions = ""
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._listener: EngineListener | None = None
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
-        self._active_response: str | None = None
-        # What to say once the active response has been cancelled.
-        self._pending: dict[str, Any] | None = None
-        # Set when our response.create is sent; the next response is the one asked for.
-        self._prompt_sent = False
-        self._prompted_response: str | None = None
+        self._turn = _Turn.IDLE
+        self._cancel_when_created = False
+        # The response to create once the current one is over, and whether it was asked for.
+        self._pending: tuple[dict[str, Any], bool] | None = None
+        self._creating_prompted = False
+        self._prompted = False  # the active response is the one asked for last
+        # The coach's words so far in the current reply (a cut reply has no "done").
+        self._coach_words: list[str] = []
         self._handlers: dict[str, Callable[[dict[str, Any]], Any]] = {
+            "input_audio_buffer.committed": self._sleeper_turn_ended,
             "response.created": self._response_created,
             "response.done": self._response_done,
+            "response.output_audio_transcript.delta": self._coach_transcript_delta,
             "response.output_audio_transcript.done": self._coach_transcript,
             "conversation.item.input_audio_transcription.completed": self._sleeper_transcript,
             "response.output_item.done": self._output_item_done,
@@ -136,7 +156,6 @@ class RealtimeEngine:
     async def connect(self, listener: EngineListener, instructions: str) -> None:
         """Open the socket and configure the session; raises EngineError."""
         self._listener = listener
-        self._instructions = instructions
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
                 self._ws = await self._http.ws_connect(
@@ -198,20 +217,43 @@ class RealtimeEngine:
         await self._send({"type": "input_audio_buffer.append", "audio": payload})
 
     async def speak(self, instruction: str) -> None:
-        """A reply now, with the session's instructions and what to say."""
-        create = {
-            "type": "response.create",
-            "response": {"instructions": f"{self._instructions}\n\nNow: {instruction}"},
-        }
-        if self._active_response:
-            # One response at a time: cancel the current one, then ask.
-            self._pending = create
-            await self._send({"type": "response.cancel"})
-            return
-        await self._create(create)
+        """A reply now: what to say, as a system message, then a response."""
+        await self._system_message(instruction)
+        await self._respond({"type": "response.create"}, prompted=True, replace=True)
 
-    async def _create(self, create: dict[str, Any]) -> None:
-        self._prompt_sent = True
+    async def _system_message(self, text: str) -> None:
+        await self._send(
+            {
+                "type": "conversation.item.create",
+                "item": {
+                    "type": "message",
+                    "role": "system",
+                    "content": [{"type": "input_text", "text": text}],
+                },
+            }
+        )
+
+    async def _respond(
+        self, create: dict[str, Any], *, prompted: bool, replace: bool
+    ) -> None:
+        """Create a response now, or once the current one is over (cancelled if `replace`)."""
+        if self._turn is _Turn.IDLE:
+            await self._create(create, prompted=prompted)
+            return
+        if self._pending is not None and self._pending[1] and not prompted:
+            return  # an ordinary reply never displaces one that was asked for
+        self._pending = (create, prompted)
+        if not replace:
+            return
+        if self._turn is _Turn.ACTIVE:
+            self._turn = _Turn.CANCELLING
+            await self._send({"type": "response.cancel"})
+        elif self._turn is _Turn.CREATING:
+            self._cancel_when_created = True
+
+    async def _create(self, create: dict[str, Any], *, prompted: bool) -> None:
+        self._turn = _Turn.CREATING
+        self._creating_prompted = prompted
         await self._send(create)
 
     async def advise(
@@ -219,30 +261,25 @@ class RealtimeEngine:
     ) -> None:
         """New standing instructions and a system note; a reply if asked and none is under way."""
         if instructions is not None:
-            self._instructions = instructions
             await self._send(
                 {
                     "type": "session.update",
                     "session": {"type": "realtime", "instructions": instructions},
                 }
             )
-        await self._send(
-            {
-                "type": "conversation.item.create",
-                "item": {
-                    "type": "message",
-                    "role": "system",
-                    "content": [{"type": "input_text", "text": note}],
-                },
-            }
-        )
-        if respond and not self._active_response and self._pending is None:
-            await self._send({"type": "response.create"})
+        await self._system_message(note)
+        if respond:
+            await self._respond(
+                {"type": "response.create"}, prompted=False, replace=False
+            )
 
     async def interrupt(self, item_id: str, audio_end_ms: int) -> None:
         """Stop the reply and cut it where the sleeper stopped hearing it."""
-        if self._active_response:
+        if self._turn is _Turn.ACTIVE:
+            self._turn = _Turn.CANCELLING
             await self._send({"type": "response.cancel"})
+        elif self._turn is _Turn.CREATING:
+            self._cancel_when_created = True
         await self._send(
             {
                 "type": "conversation.item.truncate",
@@ -265,11 +302,9 @@ class RealtimeEngine:
             }
         )
         if respond:
-            create: dict[str, Any] = {"type": "response.create"}
-            if self._active_response:
-                self._pending = create
-            else:
-                await self._send(create)
+            await self._respond(
+                {"type": "response.create"}, prompted=False, replace=False
+            )
 
     # --- receiving ----------------------------------------------------------------
 
@@ -309,32 +344,47 @@ class RealtimeEngine:
                 )
                 listener.on_engine_closed(reason)
 
-    def _response_created(self, event: dict[str, Any]) -> None:
-        response_id = (event.get("response") or {}).get("id") or "?"
-        self._active_response = response_id
-        if self._prompt_sent:
-            self._prompt_sent = False
-            self._prompted_response = response_id
+    async def _sleeper_turn_ended(self, event: dict[str, Any]) -> None:
+        """The sleeper finished a turn: the coach answers (unless it is already asked to speak)."""
+        await self._respond({"type": "response.create"}, prompted=False, replace=False)
+
+    async def _response_created(self, event: dict[str, Any]) -> None:
+        assert self._listener is not None  # noqa: S101
+        self._listener.on_coach_speaking()
+        self._prompted = self._creating_prompted
+        if self._cancel_when_created:
+            self._cancel_when_created = False
+            self._turn = _Turn.CANCELLING
+            await self._send({"type": "response.cancel"})
+        else:
+            self._turn = _Turn.ACTIVE
 
     async def _response_done(self, event: dict[str, Any]) -> None:
         listener = self._listener
         assert listener is not None  # noqa: S101
         response = event.get("response") or {}
-        response_id = response.get("id")
-        self._active_response = None
+        self._turn = _Turn.IDLE
         if isinstance(usage := response.get("usage"), Mapping):
             listener.on_usage(usage, cumulative=False)
-        if self._pending is not None:
-            create, self._pending = self._pending, None
-            await self._create(create)
-            return
+        prompted, self._prompted = self._prompted, False
+        if self._coach_words:
+            # Cut short (barge-in, a goodbye): keep what was said of it.
+            listener.on_coach_said("".join(self._coach_words).strip() + "…")
+            self._coach_words.clear()
         if response.get("status") == "completed":
-            prompted = (
-                response_id is not None and response_id == self._prompted_response
-            )
             listener.on_coach_done(prompted=prompted)
+        await self._next()
+
+    async def _next(self) -> None:
+        if self._pending is not None and self._turn is _Turn.IDLE:
+            (create, prompted), self._pending = self._pending, None
+            await self._create(create, prompted=prompted)
+
+    def _coach_transcript_delta(self, event: dict[str, Any]) -> None:
+        self._coach_words.append(str(event.get("delta") or ""))
 
     def _coach_transcript(self, event: dict[str, Any]) -> None:
+        self._coach_words.clear()
         if text := str(event.get("transcript") or "").strip():
             assert self._listener is not None  # noqa: S101
             self._listener.on_coach_said(text)

@@ -22,6 +22,10 @@ from .models import EngineKind
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # Opening the socket and having the session configured.
 CONNECT_TIMEOUT = 10.0
+# The live-call clocks (silence, goodbye, time limit) run this many times faster
+# than the wall clock: 1 on a real call; tests set the simulator's speed, so calls
+# run in simulated time throughout.
+TIME_SCALE = 1.0
 
 
 class EngineError(Exception):
@@ -65,6 +69,9 @@ class EngineListener(Protocol):
 
     async def on_speech_started(self) -> None:
         """The sleeper started talking (Realtime's VAD): interrupt the coach."""
+
+    def on_coach_speaking(self) -> None:
+        """The coach started a reply."""
 
     def on_sleeper_speaking(self) -> None:
         """The sleeper is saying something (before the words are known)."""
