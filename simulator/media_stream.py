@@ -130,8 +130,10 @@ class MediaStreamSession:
                 self._echo_mark_soon(mark)
 
     def _queued_speech(self) -> bool:
-        """Whether speech is still queued; a model that streams one continuous track
-        (GPT-Live) always has a little silence on its way, which nobody waits for.
+        """Whether speech is still queued.
+
+        A model that streams one continuous track (GPT-Live) always has a little
+        silence on its way, which nobody waits for.
         """
         return any(
             audio.is_speech(frame)

@@ -73,8 +73,9 @@ async def run_call(
     engine: str | None = "realtime",
     **data: Any,
 ) -> tuple[CallRecord, list[dict[str, Any]], dict[str, Any]]:
-    """A call to Alice, who answers with `script`: the simulated call, the events, and
-    the response of the call action.
+    """A call to Alice, who answers with `script`.
+
+    Returns the simulated call, the events, and the response of the call action.
     """
     sleeper = SCRIPTS[script] if isinstance(script, str) else script
     live.simulator.network.scripts[SLEEPER_NUMBER] = sleeper
@@ -178,8 +179,10 @@ async def test_silent_sleeper(live: Live, engine: str) -> None:
 
 
 async def test_barge_in_realtime(live: Live) -> None:
-    """The sleeper talks over the coach: Twilio's queue is cleared and the reply is cut
-    where the sleeper stopped hearing it, never past the audio that exists.
+    """The sleeper talks over the coach: Twilio's queue is cleared.
+
+    The reply is cut where the sleeper stopped hearing it, never past the audio
+    that exists.
     """
     record, events, _ = await run_call(live, "talks_over", "realtime")
     assert types(events)[-1] == "awake"
@@ -301,8 +304,10 @@ async def test_openai_drops_mid_call(live: Live, engine: str) -> None:
 
 
 async def test_stream_never_connects(live: Live) -> None:
-    """Twilio's stream gets nowhere (a proxy swallows it): after a few seconds the live
-    call is redirected to turn-based, and a repair issue explains why.
+    """Twilio's stream gets nowhere (a proxy swallows it).
+
+    After a few seconds the live call is redirected to turn-based, and a repair
+    issue explains why.
     """
     live.simulator.media_streams.unreachable_for = 60.0
     record, events, _ = await run_call(live, "wakes_quickly", "realtime")
