@@ -180,7 +180,13 @@ PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_POR
 enter_env() {
     if uses_py314 "$1" && latest_kind_is chroot && [ -z "${ROOTFS_LOCK_FD:-}" ]; then
         _mount_rootfs
-        on_exit _unmount_rootfs
+        if [ "$BASHPID" = "$$" ]; then
+            on_exit _unmount_rootfs
+        else
+            # A subshell (`in_env latest ... | grep`, `$(in_env ...)`) runs no EXIT trap of
+            # the script's: it must unmount on its own way out.
+            trap _unmount_rootfs EXIT
+        fi
     fi
 }
 
