@@ -60,8 +60,9 @@ class TwilioStreamView(HomeAssistantView):
         if call is None:
             return reject(HTTPStatus.NOT_FOUND, "no such call", call_id)
         expected = stream_url(call.session, token)
-        # Twilio signs a WebSocket upgrade over the URL with no parameters.
-        if not call.authentic(
+        # Twilio signs a WebSocket upgrade over the URL with no parameters, and never
+        # adds a query string: a request with one is not for the URL that was signed.
+        if request.query_string or not call.authentic(
             expected, {}, request.headers.get("X-Twilio-Signature", "")
         ):
             return reject(
