@@ -69,14 +69,21 @@ class HomeAssistantApi:
             return await response.text()
 
     async def wait_until_up(self, within: float) -> None:
-        """Until the HTTP server answers at all (401 included: it is up)."""
+        """Until the frontend is served (HTTP only starts listening with it).
+
+        Its web app manifest needs no login, so asking for it is no failed login
+        attempt (an unauthenticated /api/ would raise a "Login attempt failed"
+        notification on every start).
+        """
         async with asyncio.timeout(within):
             while True:
                 try:
-                    async with self.session.get(f"{self.url}/api/"):
-                        return
+                    async with self.session.get(f"{self.url}/manifest.json") as answer:
+                        if answer.status == 200:
+                            return
                 except aiohttp.ClientError:
-                    await asyncio.sleep(0.5)
+                    pass
+                await asyncio.sleep(0.5)
 
     async def _token_from_code(self, code: str) -> None:
         tokens = await self.request(
