@@ -1,7 +1,8 @@
 """Run the simulator on its own: python -m simulator --port 8124.
 
 The development instance (scripts/develop) starts it like this. With --ha-url and
---ha-token, a sleeper's "proof" line turns on the entity given by --proof-entity.
+--ha-token-file, a sleeper's "proof" line turns on the entity given by --proof-entity
+(as the user whose token the file holds: Alice's phone, see ha_bootstrap).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from pathlib import Path
 import signal
 
+from .ha_bootstrap import turn_on_proof
 from .phone_network import CallRecord
 from .server import Simulator
 from .sleepers import DEFAULT_SCRIPT, SCRIPTS
@@ -51,18 +53,10 @@ async def main() -> None:
     if args.ha_url and args.ha_token_file and args.proof_entity:
 
         async def prove(record: CallRecord) -> None:
-            token = Path(args.ha_token_file).read_text(encoding="utf-8").strip()  # noqa: ASYNC240 - a tiny local file
-            domain = args.proof_entity.split(".")[0]
-            async with sim.session.post(
-                f"{args.ha_url}/api/services/{domain}/turn_on",
-                json={"entity_id": args.proof_entity},
-                headers={"Authorization": f"Bearer {token}"},
-            ) as response:
-                LOGGER.info(
-                    "sleeper got up: %s turned on (%s)",
-                    args.proof_entity,
-                    response.status,
-                )
+            status = await turn_on_proof(
+                sim.session, args.ha_url, Path(args.ha_token_file), args.proof_entity
+            )
+            LOGGER.info("sleeper got up: %s turned on (%s)", args.proof_entity, status)
 
         sim.proof_hooks.append(prove)
     sim.call_hooks.append(

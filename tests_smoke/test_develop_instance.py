@@ -1,16 +1,17 @@
 """Start `hass` like scripts/develop does, wire it to the simulator, and place a whole call.
 
 Real processes and sockets only: Home Assistant runs as a subprocess with the
-repository's config/configuration.yaml (ports moved to free ones), is onboarded
-and configured through its own HTTP API, and the call action is invoked through
-HA's REST API. The simulator runs in this process so the test can see what
-Twilio and OpenAI would have seen.
+repository's config/configuration.yaml on a free port (as with WAKEUP_DEVELOP_PORT),
+is onboarded and configured through its own HTTP API, and the call action is invoked
+through HA's REST API. The simulator runs in this process so the test can see what
+Twilio and OpenAI would have seen. One instance serves every test of this module.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+import ipaddress
 import os
 from pathlib import Path
 import shutil
@@ -18,18 +19,25 @@ import socket
 import sys
 
 import pytest
+import pytest_asyncio
 
 from simulator.ha_bootstrap import (
+    ONLINE_ONLY_DOMAINS,
+    PHONE_USER_NAME,
     PROOF_ENTITY,
     SLEEPER_NUMBER,
     HomeAssistantApi,
     bootstrap,
+    turn_on_proof,
+    write_http_config,
 )
 from simulator.server import Simulator
 from simulator.sleepers import SCRIPTS
 
 REPO = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 240
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 def free_port() -> int:
@@ -39,7 +47,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
+def outward_address() -> str | None:
+    """The machine's address on its network (not loopback), if it has one."""
+    for family, probe in (
+        (socket.AF_INET, "192.0.2.1"),
+        (socket.AF_INET6, "2001:db8::1"),
+    ):
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.connect((probe, 9))  # UDP: picks a route, sends nothing
+            except OSError:
+                continue
+            address = str(sock.getsockname()[0])
+        if not ipaddress.ip_address(address).is_loopback:
+            return address
+    return None
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def simulator() -> AsyncGenerator[Simulator]:
     """The simulator, ten times faster than real time."""
     sim = Simulator(speed=10)
@@ -48,55 +73,48 @@ async def simulator() -> AsyncGenerator[Simulator]:
     await sim.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
+def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh copy of the development instance's configuration."""
+    config = tmp_path_factory.mktemp("develop") / "config"
+    config.mkdir()
+    shutil.copy(REPO / "config" / "configuration.yaml", config)
+    (config / "automations.yaml").write_text("[]\n", encoding="utf-8")
+    return config
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def home_assistant(
-    tmp_path: Path, simulator: Simulator
+    config_dir: Path, simulator: Simulator
 ) -> AsyncGenerator[HomeAssistantApi]:
     """A real `hass` process on a free port, bootstrapped against the simulator."""
-    port = free_port()
-    config = tmp_path / "config"
-    config.mkdir()
-    yaml = (REPO / "config" / "configuration.yaml").read_text(encoding="utf-8")
-    yaml = yaml.replace("http://127.0.0.1:8123", f"http://127.0.0.1:{port}")
-    yaml += f"\nhttp:\n  server_host: 127.0.0.1\n  server_port: {port}\n"
-    (config / "configuration.yaml").write_text(yaml, encoding="utf-8")
-    (config / "automations.yaml").write_text("[]\n", encoding="utf-8")
+    url = f"http://127.0.0.1:{free_port()}"
+    write_http_config(config_dir, url)
     hass_bin = shutil.which("hass") or str(Path(sys.executable).with_name("hass"))
-    log = (tmp_path / "hass.log").open("wb")
+    log_path = config_dir.parent / "hass.log"
+    log = log_path.open("wb")
     process = await asyncio.create_subprocess_exec(
-        hass_bin, "--config", str(config), "--skip-pip",
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        hass_bin, "--config", str(config_dir),
+        env={**os.environ, "PYTHONPATH": str(REPO), "WAKEUP_DEVELOP_URL": url},
         stdout=log, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
-    token_file = config / ".simulator_token"
+    token_file = config_dir / ".simulator_token"
 
     async def prove(record: object) -> None:
-        async with api.session.post(
-            f"{api.url}/api/services/input_boolean/turn_on",
-            json={"entity_id": PROOF_ENTITY},
-            headers={
-                "Authorization": f"Bearer {token_file.read_text(encoding='utf-8')}"
-            },
-        ) as response:
-            assert response.status == 200
+        assert (
+            await turn_on_proof(simulator.session, url, token_file, PROOF_ENTITY) == 200
+        )
 
     simulator.proof_hooks.append(prove)
     try:
         api = await bootstrap(
-            f"http://127.0.0.1:{port}",
-            simulator.base_url,
-            token_file,
-            within=STARTUP_SECONDS,
+            url, simulator.base_url, token_file, within=STARTUP_SECONDS
         )
         yield api
         await api.session.close()
     except BaseException:
         log.flush()
-        sys.stderr.write(
-            (tmp_path / "hass.log").read_text(encoding="utf-8", errors="replace")[
-                -5000:
-            ]
-        )
+        sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-5000:])
         raise
     finally:
         if process.returncode is None:
@@ -139,3 +157,54 @@ async def test_call_through_the_rest_api(
     assert state["state"] == "awake"
     proof = await api.request("GET", f"/api/states/{PROOF_ENTITY}")
     assert proof["state"] == "on"
+
+
+async def test_proof_comes_from_alices_phone(
+    home_assistant: HomeAssistantApi, config_dir: Path, simulator: Simulator
+) -> None:
+    """The simulator's proof is made by a user of its own, no administrator, not by `dev`."""
+    api = home_assistant
+    await api.request(
+        "POST", "/api/services/input_boolean/turn_off", json={"entity_id": PROOF_ENTITY}
+    )
+    await turn_on_proof(
+        simulator.session, api.url, config_dir / ".simulator_token", PROOF_ENTITY
+    )
+    proof = await api.request("GET", f"/api/states/{PROOF_ENTITY}")
+    users = await api.command({"type": "config/auth/list"})
+    by_id = {user["id"]: user for user in users}
+    who = by_id[proof["context"]["user_id"]]
+    assert (who["name"], who["group_ids"]) == (PHONE_USER_NAME, ["system-users"])
+
+
+async def test_listens_on_loopback_only(home_assistant: HomeAssistantApi) -> None:
+    """The published login only works from this machine: HA refuses its network address."""
+    if (address := outward_address()) is None:
+        pytest.skip("this machine has no network address besides loopback")
+    port = int(home_assistant.url.rsplit(":", 1)[1])
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((address, port), timeout=10).close()
+
+
+async def test_external_url_follows_the_port(home_assistant: HomeAssistantApi) -> None:
+    """Twilio (the simulator) is told the port HA really listens on."""
+    config = await home_assistant.request("GET", "/api/config")
+    assert config["external_url"] == home_assistant.url
+
+
+async def test_no_failed_login_on_start(home_assistant: HomeAssistantApi) -> None:
+    """Waiting for HA and logging in leave no "Login attempt failed" notification."""
+    notifications = await home_assistant.command(
+        {"type": "persistent_notification/get"}
+    )
+    assert "http-login" not in {n["notification_id"] for n in notifications}
+
+
+async def test_nothing_needs_the_internet(home_assistant: HomeAssistantApi) -> None:
+    """What onboarding adds that needs the internet is gone, and no integration fails."""
+    entries = await home_assistant.request("GET", "/api/config/config_entries/entry")
+    assert {
+        (entry["domain"], entry["state"])
+        for entry in entries
+        if entry["domain"] in ONLINE_ONLY_DOMAINS or entry["state"] != "loaded"
+    } == set()

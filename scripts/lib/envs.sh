@@ -173,7 +173,7 @@ _unmount_rootfs() {
 uses_py314() { [ "$1" != oldest ]; }
 
 # Variables a command may need inside the chroot, which starts from an empty environment.
-PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_SIM_PORT COLUMNS)
+PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_DEVELOP_URL WAKEUP_SIM_PORT COLUMNS)
 
 # enter_env ENV: make the environment usable by background jobs too (mount the root
 # filesystem now, in this shell, and unmount it when this script exits).
