@@ -254,10 +254,12 @@ async def test_realtime_barge_in_cancels_and_truncate_rules(
     sim: Simulator, realtime: Realtime
 ) -> None:
     """Speech during a response cancels it; truncation is checked against the audio sent."""
+    # Ready before the response starts: it streams faster than real time, and
+    # synthesising now could outlast it.
+    voice = audio.synthetic_speech("Stop, stop.")
     await realtime.send({"type": "response.create"})
     delta = await realtime.until("response.output_audio.delta")
     item_id = delta["item_id"]
-    voice = await sim.sleeper_voice.speak("Stop, stop.")
     for frame in audio.frames(voice)[:10]:
         await realtime.send(
             {
