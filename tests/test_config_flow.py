@@ -349,6 +349,7 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         CONF_REDIAL_DELAY: 90,
         CONF_REDIAL_ATTEMPTS: 2,
         CONF_MAGIC_WORDS: ["Goodbye", "I'm up"],
+        "catch_up_minutes": 10,
     }
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED

@@ -21,6 +21,7 @@ from custom_components.wakeup_coach.const import (
     SERVICE_SNOOZE,
     SUBENTRY_SLEEPER,
 )
+from custom_components.wakeup_coach.schema import vol
 
 from .conftest import ENTRY_ID, SLEEPER_SUBENTRY_ID
 
@@ -52,30 +53,44 @@ async def test_actions_registered_without_entries(hass: HomeAssistant) -> None:
 
 
 @pytest.mark.parametrize(
-    ("service", "data"),
+    ("service", "data", "key"),
     [
-        (SERVICE_SNOOZE, {"minutes": 5}),
-        (SERVICE_SKIP_NEXT, {}),
+        (SERVICE_SNOOZE, {"minutes": 5}, "nothing_to_snooze"),
+        (SERVICE_SKIP_NEXT, {}, "no_alarm_to_skip"),
     ],
 )
 @pytest.mark.usefixtures("init_integration")
-async def test_not_available_yet(
+async def test_nothing_to_snooze_or_skip(
     hass: HomeAssistant,
     device_registry: dr.DeviceRegistry,
     service: str,
     data: dict[str, Any],
+    key: str,
 ) -> None:
-    """Snooze and skip-next find the sleeper, then say plainly that they come with the scheduler."""
-    with pytest.raises(HomeAssistantError) as err:
+    """Snooze without a call, skip with the alarm off: a clear error, nothing scheduled."""
+    with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(
             DOMAIN,
             service,
             {"sleeper": alice_device_id(device_registry), **data},
             blocking=True,
+            return_response=True,
         )
-    assert not isinstance(err.value, ServiceValidationError)
-    assert err.value.translation_key == "not_available_yet"
-    assert err.value.translation_placeholders == {"feature": service}
+    assert err.value.translation_key == key
+    assert err.value.translation_placeholders == {"sleeper": "Alice"}
+    next_alarm = hass.states.get("sensor.alice_next_alarm")
+    assert next_alarm is not None
+    assert next_alarm.state == "unknown"
+
+
+@pytest.mark.parametrize("minutes", [0, 61])
+@pytest.mark.usefixtures("init_integration")
+async def test_snooze_is_bounded(hass: HomeAssistant, minutes: int) -> None:
+    """Snooze takes 1 to 60 minutes."""
+    with pytest.raises(vol.Invalid):
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SNOOZE, {"minutes": minutes}, blocking=True
+        )
 
 
 async def test_targets(

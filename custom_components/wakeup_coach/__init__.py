@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import partial
 
 from homeassistant.config_entries import ConfigEntryState
@@ -10,17 +11,25 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 import openai
 
 from .call_manager import CallManager
+from .call_session import CallSession
 from .const import (
     CONF_ACCOUNT_SID,
     CONF_AUTH_TOKEN,
+    CONF_CATCH_UP_MINUTES,
     CONF_OPENAI_API_KEY,
     CONF_OPENAI_BASE_URL,
+    CONF_REDIAL_ATTEMPTS,
+    CONF_REDIAL_DELAY,
     CONF_TWILIO_BASE_URL,
+    DEFAULT_CATCH_UP_MINUTES,
     DEFAULT_OPENAI_BASE_URL,
+    DEFAULT_REDIAL_ATTEMPTS,
+    DEFAULT_REDIAL_DELAY,
     DEFAULT_TWILIO_BASE_URL,
     DOMAIN,
     LOGGER,
@@ -31,9 +40,10 @@ from .models import SleeperConfig
 from .openai_client import async_check_openai, async_create_openai_client
 from .public_url import ISSUE_NO_PUBLIC_URL, async_check_public_url
 from .realtime import ISSUE_STREAM
+from .scheduler import AlarmOptions, AlarmState, SleeperAlarm
 from .services import async_setup_services
 from .sleeper import Sleeper
-from .store import SettingsStore
+from .store import AlarmStore, SettingsStore
 from .stream_view import TwilioStreamView
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
 from .views import TwilioCallView
@@ -136,13 +146,84 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _hang_up_on_stop)
     )
     async_check_public_url(hass, entry.entry_id, require_https=require_https)
+    alarm_store = AlarmStore(hass, entry.entry_id)
+    alarms = await _async_alarms(hass, entry, sleepers, calls, alarm_store)
     entry.runtime_data = WakeupCoachData(
-        twilio=twilio, openai=client, sleepers=sleepers, store=store, calls=calls
+        twilio=twilio,
+        openai=client,
+        sleepers=sleepers,
+        store=store,
+        alarm_store=alarm_store,
+        calls=calls,
+        alarms=alarms,
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    @callback
+    def _start_alarms(_hass: HomeAssistant) -> None:
+        # Once Home Assistant runs: a late alarm needs the HTTP server Twilio calls back.
+        for alarm in alarms.values():
+            entry.async_on_unload(alarm.async_start())
+
+    entry.async_on_unload(async_at_started(hass, _start_alarms))
     # Options, sleepers added, changed or removed, new credentials: start over cleanly.
     entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
     return True
+
+
+async def _async_alarms(
+    hass: HomeAssistant,
+    entry: WakeupCoachConfigEntry,
+    sleepers: dict[str, Sleeper],
+    calls: CallManager,
+    alarm_store: AlarmStore,
+) -> dict[str, SleeperAlarm]:
+    """Each sleeper's alarm clock, with what it had scheduled before."""
+    stored = await alarm_store.async_load()
+    options = AlarmOptions(
+        redial_delay=timedelta(
+            seconds=int(entry.options.get(CONF_REDIAL_DELAY, DEFAULT_REDIAL_DELAY))
+        ),
+        redial_attempts=int(
+            entry.options.get(CONF_REDIAL_ATTEMPTS, DEFAULT_REDIAL_ATTEMPTS)
+        ),
+        catch_up=timedelta(
+            minutes=int(
+                entry.options.get(CONF_CATCH_UP_MINUTES, DEFAULT_CATCH_UP_MINUTES)
+            )
+        ),
+    )
+    alarms: dict[str, SleeperAlarm] = {}
+
+    def save() -> None:
+        alarm_store.async_save({sid: alarm.state for sid, alarm in alarms.items()})
+
+    for subentry_id, sleeper in sleepers.items():
+        alarms[subentry_id] = SleeperAlarm(
+            hass,
+            sleeper,
+            AlarmState.from_dict(stored.get(subentry_id) or {}),
+            host=calls,
+            options=options,
+            save=save,
+        )
+        tracker = calls.proof[subentry_id]
+
+        @callback
+        def _proof(alarm: SleeperAlarm = alarms[subentry_id]) -> None:
+            # Proof between two alarm calls: the sleeper is up, no redial.
+            if alarm.host.current_call_id(alarm.sleeper) is None:
+                alarm.stop_ladder("proof of being up arrived")
+
+        entry.async_on_unload(tracker.add_listener(_proof))
+
+    @callback
+    def _finished(session: CallSession) -> None:
+        if alarm := alarms.get(session.sleeper.subentry_id):
+            alarm.call_finished(session)
+
+    calls.finished_listeners.append(_finished)
+    return alarms
 
 
 # What Twilio signs a call's requests with and where the call is controlled: when
@@ -180,6 +261,7 @@ async def async_unload_entry(
     if unloaded:
         await entry.runtime_data.calls.async_shutdown()
         await entry.runtime_data.store.async_flush()
+        await entry.runtime_data.alarm_store.async_flush()
     return unloaded
 
 
@@ -188,5 +270,6 @@ async def async_remove_entry(
 ) -> None:
     """Delete the sleepers' stored settings and the entry's repair issues with the entry."""
     await SettingsStore(hass, entry.entry_id).async_remove()
+    await AlarmStore(hass, entry.entry_id).async_remove()
     for issue in (ISSUE_NO_PUBLIC_URL, ISSUE_STREAM):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")

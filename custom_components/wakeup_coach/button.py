@@ -46,6 +46,4 @@ class CallNowButton(WakeupCoachEntity, ButtonEntity):
 
     async def async_press(self) -> None:
         """Dial."""
-        await self.entry.runtime_data.calls.async_place_call(
-            self.sleeper, CallMode.AUTO
-        )
+        await self.entry.runtime_data.async_call_now(self.sleeper, CallMode.AUTO)

@@ -53,7 +53,7 @@ from .const import (
     LOGGER,
 )
 from .dialer import Dialer, DialStoppedError
-from .models import CallMode, CallResult, EngineKind
+from .models import CallMode, CallResult, CallTrigger, EngineKind
 from .modes import ModeHandler, choose_mode
 from .openai_client import async_chat_reply
 from .phone import mask_phone
@@ -136,6 +136,8 @@ class CallManager:
         self._dials: set[asyncio.Task[None]] = set()
         self._when_idle: Callable[[], None] | None = None
         self._watchdogs: dict[str, Callable[[], None]] = {}
+        # Told about every call that ended (the alarm scheduler redials).
+        self.finished_listeners: list[Callable[[CallSession], None]] = []
 
     @property
     def registry(self) -> CallRegistry:
@@ -186,8 +188,10 @@ class CallManager:
         mode: CallMode = CallMode.AUTO,
         instructions: str | None = None,
         engine: EngineKind | None = None,
+        trigger: CallTrigger | None = None,
     ) -> CallSession:
         """Dial the sleeper; returns once Twilio has accepted the call."""
+        trigger = trigger or CallTrigger()
         if sleeper.call_in_progress:
             raise _error("call_in_progress", sleeper=sleeper.config.name)
         mode = choose_mode(mode, sleeper.settings, random.random)
@@ -197,7 +201,7 @@ class CallManager:
         )
         if base is None:
             sleeper.record_result(CallResult.FAILED)
-            self._emit(sleeper, "failed", None)
+            self.emit(sleeper, "failed", attempt=trigger.attempt)
             raise _error("no_public_url")
 
         session = CallSession(
@@ -206,6 +210,7 @@ class CallManager:
             created_at=dt_util.utcnow(),
             public_base=base,
             extra_instructions=instructions,
+            trigger=trigger,
         )
         if mode is CallMode.REALTIME:
             session.engine, session.model = self.choose_engine(engine)
@@ -219,7 +224,7 @@ class CallManager:
         )
         self.registry.add(call)
         sleeper.set_call_in_progress(in_progress=True)
-        self._emit(sleeper, "dialing", session)
+        self._emit(sleeper, "dialing", session, trigger=trigger.kind)
         form = self._create_form(call, sleeper)
         LOGGER.info(
             "Calling %s (%s) in %s mode",
@@ -474,6 +479,8 @@ class CallManager:
             "Transcript of call %s: %s", session.call_id[:6], session.transcript
         )
         self._emit(sleeper, str(session.result), session)
+        for listener in list(self.finished_listeners):
+            listener(session)
         if self._when_idle is not None and not self.busy:
             run, self._when_idle = self._when_idle, None
             run()
@@ -510,28 +517,39 @@ class CallManager:
                 except TwilioError as err:
                     raise _error("call_failed", error=str(err)) from err
 
+    def current_call_id(self, sleeper: Sleeper) -> str | None:
+        """The sleeper's call in progress, if any."""
+        calls = self.calls_of(sleeper)
+        return calls[0].call_id if calls else None
+
     def confirm_awake(self, sleeper: Sleeper) -> None:
         """Count as proof, as a verification entity would."""
         self.proof[sleeper.subentry_id].confirm()
 
     def _emit(
-        self,
-        sleeper: Sleeper,
-        event_type: str,
-        session: CallSession | None,
-        **extra: Any,
+        self, sleeper: Sleeper, event_type: str, session: CallSession, **extra: Any
     ) -> None:
-        data = {
+        """An event about one call."""
+        self.emit(
+            sleeper,
+            event_type,
+            call_id=session.call_id,
+            mode=session.mode,
+            engine=session.engine,
+            attempt=session.trigger.attempt,
+            **extra,
+        )
+
+    def emit(self, sleeper: Sleeper, event_type: str, **data: Any) -> None:
+        """A step of a sleeper's wake-up: on the bus and on their event entity."""
+        event = {
             "type": event_type,
             "sleeper": sleeper.config.name,
             "device_id": self._device_id(sleeper),
-            "call_id": session.call_id if session else None,
-            "mode": session.mode if session else None,
-            "engine": session.engine if session else None,
-            **extra,
+            **data,
         }
-        sleeper.emit(event_type, data)
-        self.hass.bus.async_fire(EVENT_CALL, data)
+        sleeper.emit(event_type, event)
+        self.hass.bus.async_fire(EVENT_CALL, event)
 
     def _device_id(self, sleeper: Sleeper) -> str | None:
         registry = dr.async_get(self.hass)

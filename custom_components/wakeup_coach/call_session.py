@@ -13,7 +13,7 @@ from enum import IntEnum, StrEnum
 import secrets
 from typing import Any
 
-from .models import CallMode, CallResult, EngineKind, SleeperConfig
+from .models import CallMode, CallResult, CallTrigger, EngineKind, SleeperConfig
 
 # Twilio's final CallStatus values and how each ends a wake-up call.
 FINAL_STATUSES = {
@@ -83,6 +83,7 @@ class CallSession:
     # The public URL the call's endpoints were given to Twilio under: signatures cover it.
     public_base: str
     extra_instructions: str | None = None
+    trigger: CallTrigger = field(default_factory=CallTrigger)
     engine: EngineKind | None = None  # realtime calls: which OpenAI protocol
     model: str | None = None
     call_id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
@@ -224,6 +225,8 @@ class CallSession:
         return {
             "call_id": self.call_id,
             "mode": self.mode,
+            "trigger": self.trigger.kind,
+            "attempt": self.trigger.attempt,
             "engine": self.engine,
             "model": self.model,
             "result": self.result,

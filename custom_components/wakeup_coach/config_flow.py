@@ -37,6 +37,7 @@ from .const import (
     CONF_ACCOUNT_SID,
     CONF_ADVANCED,
     CONF_AUTH_TOKEN,
+    CONF_CATCH_UP_MINUTES,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
     CONF_LANGUAGE,
@@ -44,6 +45,7 @@ from .const import (
     CONF_MAGIC_WORDS,
     CONF_MAX_CALL_MINUTES,
     CONF_NAME,
+    CONF_ONLY_WHEN,
     CONF_OPENAI_API_KEY,
     CONF_OPENAI_BASE_URL,
     CONF_PERSONA_NOTES,
@@ -58,6 +60,7 @@ from .const import (
     CONF_VERIFICATION_ENTITIES,
     CONF_VOICE,
     CONF_WEEKDAYS,
+    DEFAULT_CATCH_UP_MINUTES,
     DEFAULT_CHAT_MODEL,
     DEFAULT_LANGUAGE,
     DEFAULT_LIVE_MODEL,
@@ -458,6 +461,9 @@ def _options_schema(engines: list[EngineKind]) -> vol.Schema:
             vol.Required(
                 CONF_REDIAL_ATTEMPTS, default=DEFAULT_REDIAL_ATTEMPTS
             ): _number(0, 10, None),
+            vol.Required(
+                CONF_CATCH_UP_MINUTES, default=DEFAULT_CATCH_UP_MINUTES
+            ): _number(0, 120, "min"),
             vol.Optional(
                 CONF_MAGIC_WORDS, default=list(DEFAULT_MAGIC_WORDS)
             ): TextSelector(TextSelectorConfig(multiple=True)),
@@ -505,6 +511,9 @@ def _sleeper_schema() -> vol.Schema:
             ),
             vol.Optional(CONF_VERIFICATION_ENTITIES, default=[]): EntitySelector(
                 EntitySelectorConfig(domain=VERIFICATION_DOMAINS, multiple=True)
+            ),
+            vol.Optional(CONF_ONLY_WHEN): EntitySelector(
+                EntitySelectorConfig(domain=["binary_sensor", "calendar"])
             ),
             vol.Optional(CONF_PERSONA_NOTES, default=""): TextSelector(
                 TextSelectorConfig(multiline=True)

@@ -31,6 +31,7 @@ CONF_RING_TIMEOUT: Final = "ring_timeout"
 CONF_REDIAL_DELAY: Final = "redial_delay"
 CONF_REDIAL_ATTEMPTS: Final = "redial_attempts"
 CONF_MAGIC_WORDS: Final = "magic_words"
+CONF_CATCH_UP_MINUTES: Final = "catch_up_minutes"
 
 DEFAULT_CHAT_MODEL: Final = "gpt-4.1-mini"
 DEFAULT_REALTIME_MODEL: Final = "gpt-realtime-2"
@@ -39,6 +40,8 @@ DEFAULT_MAX_CALL_MINUTES: Final = 10
 DEFAULT_RING_TIMEOUT: Final = 30
 DEFAULT_REDIAL_DELAY: Final = 60
 DEFAULT_REDIAL_ATTEMPTS: Final = 3
+# An alarm Home Assistant was down for still rings this late; later, it counts as missed.
+DEFAULT_CATCH_UP_MINUTES: Final = 10
 DEFAULT_MAGIC_WORDS: Final = (
     "goodbye",
     "good bye",
@@ -58,6 +61,7 @@ CONF_REALTIME_VOICE: Final = "realtime_voice"
 CONF_WEEKDAYS: Final = "weekdays"
 CONF_VERIFICATION_ENTITIES: Final = "verification_entities"
 CONF_PERSONA_NOTES: Final = "persona_notes"
+CONF_ONLY_WHEN: Final = "only_when"
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_LANGUAGE: Final = "en-US"
@@ -112,6 +116,12 @@ EVENT_TYPES: Final = (
     "failed",
     "canceled",
     "fallback",
+    "alarm",
+    "missed_catch_up",
+    "snoozed",
+    "skipped",
+    "redial_scheduled",
+    "missed",
 )
 
 # Actions
@@ -126,3 +136,5 @@ ATTR_MODE: Final = "mode"
 ATTR_ENGINE: Final = "engine"
 ATTR_INSTRUCTIONS: Final = "instructions"
 ATTR_MINUTES: Final = "minutes"
+ATTR_IN_MINUTES: Final = "in_minutes"
+ATTR_UNDO: Final = "undo"

@@ -39,7 +39,13 @@ class WakeUpEvent(WakeupCoachEntity, EventEntity):
 
     @callback
     def _on_event(self, event_type: str, data: dict[str, Any]) -> None:
+        # The bus event names the sleeper and the device; the entity is both already.
         self._trigger_event(
-            event_type, {k: v for k, v in data.items() if k in ("call_id", "mode")}
+            event_type,
+            {
+                k: v
+                for k, v in data.items()
+                if k not in ("type", "sleeper", "device_id")
+            },
         )
         self.async_write_ha_state()

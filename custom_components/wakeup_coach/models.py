@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from contextlib import suppress
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any, Self
 
 from .const import (
     CONF_LANGUAGE,
     CONF_NAME,
+    CONF_ONLY_WHEN,
     CONF_PERSONA_NOTES,
     CONF_PHONE_NUMBER,
     CONF_REALTIME_VOICE,
@@ -52,6 +53,27 @@ def engine_of_model(model: str) -> EngineKind | None:
     return None
 
 
+class TriggerKind(StrEnum):
+    """What placed a call."""
+
+    MANUAL = "manual"  # the call action or the Call now button
+    ALARM = "alarm"
+    CATCH_UP = "catch_up"  # an alarm Home Assistant was down for, placed late
+    REDIAL = "redial"
+    SNOOZE = "snooze"
+    ONE_OFF = "one_off"  # "call me in N minutes"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallTrigger:
+    """Why a call is placed, and which alarm's calls it belongs to."""
+
+    kind: TriggerKind = TriggerKind.MANUAL
+    attempt: int = 1
+    scheduled_for: datetime | None = None
+    alarm_date: date | None = None  # the alarm whose redial ladder the call is part of
+
+
 class CallResult(StrEnum):
     """How a wake-up call ended, as the last call result sensor shows it."""
 
@@ -77,6 +99,8 @@ class SleeperConfig:
     weekdays: tuple[str, ...] = WEEKDAYS
     verification_entities: tuple[str, ...] = ()
     persona_notes: str = ""
+    # The alarm only rings while this binary sensor or calendar is on (a Workday sensor).
+    only_when: str | None = None
 
     @classmethod
     def from_subentry(cls, subentry_id: str, data: Any) -> Self:
@@ -93,7 +117,13 @@ class SleeperConfig:
             ),
             verification_entities=tuple(data.get(CONF_VERIFICATION_ENTITIES, ())),
             persona_notes=data.get(CONF_PERSONA_NOTES, ""),
+            only_when=data.get(CONF_ONLY_WHEN) or None,
         )
+
+    @property
+    def weekday_numbers(self) -> frozenset[int]:
+        """The alarm days as date.weekday() numbers (0 is Monday)."""
+        return frozenset(WEEKDAYS.index(day) for day in self.weekdays)
 
 
 @dataclass(kw_only=True)

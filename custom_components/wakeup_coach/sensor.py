@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -28,6 +29,7 @@ class WakeupCoachSensorDescription(SensorEntityDescription):
     """A sensor whose value is read from the sleeper."""
 
     value_fn: Callable[[Sleeper], datetime | str | None]
+    attributes_fn: Callable[[Sleeper], dict[str, Any] | None] = lambda _: None
 
 
 SENSORS = (
@@ -36,6 +38,11 @@ SENSORS = (
         translation_key="next_alarm",
         device_class=SensorDeviceClass.TIMESTAMP,
         value_fn=lambda sleeper: sleeper.next_alarm(),
+        attributes_fn=lambda sleeper: (
+            {"kind": sleeper.next_alarm_kind, "attempt": sleeper.next_alarm_attempt}
+            if sleeper.next_alarm_at
+            else None
+        ),
     ),
     WakeupCoachSensorDescription(
         key="last_call_result",
@@ -65,3 +72,8 @@ class SleeperSensor(WakeupCoachEntity, SensorEntity):
     def native_value(self) -> datetime | str | None:
         """Read the value."""
         return self.entity_description.value_fn(self.sleeper)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details (what the next call is for)."""
+        return self.entity_description.attributes_fn(self.sleeper)

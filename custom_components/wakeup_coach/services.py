@@ -14,17 +14,18 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 
-from .call_manager import CallManager
 from .const import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_ENGINE,
+    ATTR_IN_MINUTES,
     ATTR_INSTRUCTIONS,
     ATTR_MINUTES,
     ATTR_MODE,
     ATTR_SLEEPER,
+    ATTR_UNDO,
     DOMAIN,
     SERVICE_CALL,
     SERVICE_CONFIRM_AWAKE,
@@ -32,8 +33,9 @@ from .const import (
     SERVICE_SKIP_NEXT,
     SERVICE_SNOOZE,
 )
-from .data import WakeupCoachConfigEntry
+from .data import WakeupCoachConfigEntry, WakeupCoachData
 from .models import CallMode, EngineKind
+from .scheduler import MAX_SNOOZE_MINUTES
 from .schema import vol
 from .sleeper import Sleeper
 
@@ -41,6 +43,8 @@ TARGET_SCHEMA = {
     vol.Optional(ATTR_SLEEPER): cv.string,
     vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
 }
+# A one-off call at most a day ahead.
+MAX_CALL_IN_MINUTES = 24 * 60
 SCHEMAS: dict[str, vol.Schema] = {
     SERVICE_CALL: vol.Schema(
         {
@@ -48,6 +52,9 @@ SCHEMAS: dict[str, vol.Schema] = {
             vol.Optional(ATTR_MODE, default=CallMode.AUTO): vol.Coerce(CallMode),
             vol.Optional(ATTR_ENGINE): vol.Coerce(EngineKind),
             vol.Optional(ATTR_INSTRUCTIONS): cv.string,
+            vol.Optional(ATTR_IN_MINUTES): vol.All(
+                vol.Coerce(int), vol.Range(min=1, max=MAX_CALL_IN_MINUTES)
+            ),
         }
     ),
     SERVICE_HANG_UP: vol.Schema(TARGET_SCHEMA),
@@ -56,11 +63,13 @@ SCHEMAS: dict[str, vol.Schema] = {
         {
             **TARGET_SCHEMA,
             vol.Optional(ATTR_MINUTES, default=9): vol.All(
-                vol.Coerce(int), vol.Range(min=1, max=120)
+                vol.Coerce(int), vol.Range(min=1, max=MAX_SNOOZE_MINUTES)
             ),
         }
     ),
-    SERVICE_SKIP_NEXT: vol.Schema(TARGET_SCHEMA),
+    SERVICE_SKIP_NEXT: vol.Schema(
+        {**TARGET_SCHEMA, vol.Optional(ATTR_UNDO, default=False): cv.boolean}
+    ),
 }
 
 
@@ -83,8 +92,8 @@ def _loaded_entries(hass: HomeAssistant) -> list[WakeupCoachConfigEntry]:
 @callback
 def async_resolve_sleeper(
     hass: HomeAssistant, call: ServiceCall
-) -> tuple[CallManager, Sleeper]:
-    """The sleeper an action is for, and the call manager of its entry.
+) -> tuple[WakeupCoachData, Sleeper]:
+    """The sleeper an action is for, and the runtime data of its entry.
 
     The sleeper is a sleeper device, or the only sleeper of an entry (or of all).
     """
@@ -100,7 +109,7 @@ def async_resolve_sleeper(
         for entry in _loaded_entries(hass):
             for subentry_id in subentry_ids:
                 if sleeper := entry.runtime_data.sleepers.get(subentry_id):
-                    return entry.runtime_data.calls, sleeper
+                    return entry.runtime_data, sleeper
         raise _error("entry_not_loaded")
 
     if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
@@ -115,7 +124,7 @@ def async_resolve_sleeper(
     else:
         entries = _loaded_entries(hass)
     candidates = [
-        (entry.runtime_data.calls, sleeper)
+        (entry.runtime_data, sleeper)
         for entry in entries
         for sleeper in entry.runtime_data.sleepers.values()
     ]
@@ -125,8 +134,11 @@ def async_resolve_sleeper(
 
 
 async def _async_call(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
-    calls, sleeper = async_resolve_sleeper(hass, call)
-    session = await calls.async_place_call(
+    data, sleeper = async_resolve_sleeper(hass, call)
+    if (minutes := call.data.get(ATTR_IN_MINUTES)) is not None:
+        at = data.alarms[sleeper.subentry_id].call_in(minutes)
+        return {"scheduled_at": at.isoformat()}
+    session = await data.async_call_now(
         sleeper,
         call.data[ATTR_MODE],
         call.data.get(ATTR_INSTRUCTIONS),
@@ -141,41 +153,44 @@ async def _async_call(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse
 
 
 async def _async_hang_up(hass: HomeAssistant, call: ServiceCall) -> None:
-    calls, sleeper = async_resolve_sleeper(hass, call)
-    await calls.async_hang_up(sleeper)
+    data, sleeper = async_resolve_sleeper(hass, call)
+    data.alarms[sleeper.subentry_id].stop_ladder("hung up by hand")
+    await data.calls.async_hang_up(sleeper)
 
 
 async def _async_confirm_awake(hass: HomeAssistant, call: ServiceCall) -> None:
-    calls, sleeper = async_resolve_sleeper(hass, call)
-    calls.confirm_awake(sleeper)
+    data, sleeper = async_resolve_sleeper(hass, call)
+    data.calls.confirm_awake(sleeper)
+    data.alarms[sleeper.subentry_id].stop_ladder("confirmed awake")
+
+
+async def _async_snooze(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    data, sleeper = async_resolve_sleeper(hass, call)
+    at = await data.alarms[sleeper.subentry_id].async_snooze(call.data[ATTR_MINUTES])
+    return {"scheduled_at": at.isoformat()}
+
+
+async def _async_skip_next(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    data, sleeper = async_resolve_sleeper(hass, call)
+    alarm = data.alarms[sleeper.subentry_id]
+    if call.data[ATTR_UNDO]:
+        alarm.undo_skip()
+        return {"skipped": None}
+    return {"skipped": alarm.skip_next().isoformat()}
 
 
 type Handler = Callable[
     [HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse | None]
 ]
-
-
-def _pending(feature: str) -> Handler:
-    """An action whose behaviour arrives with the alarm scheduler."""
-
-    async def handler(hass: HomeAssistant, call: ServiceCall) -> None:
-        async_resolve_sleeper(hass, call)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="not_available_yet",
-            translation_placeholders={"feature": feature},
-        )
-
-    return handler
-
-
 HANDLERS: dict[str, Handler] = {
     SERVICE_CALL: _async_call,
     SERVICE_HANG_UP: _async_hang_up,
     SERVICE_CONFIRM_AWAKE: _async_confirm_awake,
-    SERVICE_SNOOZE: _pending(SERVICE_SNOOZE),
-    SERVICE_SKIP_NEXT: _pending(SERVICE_SKIP_NEXT),
+    SERVICE_SNOOZE: _async_snooze,
+    SERVICE_SKIP_NEXT: _async_skip_next,
 }
+# Actions that answer with what they did (the call's id, the time scheduled).
+WITH_RESPONSE = {SERVICE_CALL, SERVICE_SNOOZE, SERVICE_SKIP_NEXT}
 
 
 @callback
@@ -189,7 +204,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             schema=SCHEMAS[name],
             supports_response=(
                 SupportsResponse.OPTIONAL
-                if name == SERVICE_CALL
+                if name in WITH_RESPONSE
                 else SupportsResponse.NONE
             ),
         )

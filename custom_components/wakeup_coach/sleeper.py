@@ -23,6 +23,10 @@ class Sleeper:
         self.config = config
         self.settings = settings
         self.call_in_progress = False
+        # When the alarm clock calls next, and why (an alarm, a redial, a snooze).
+        self.next_alarm_at: datetime | None = None
+        self.next_alarm_kind: str | None = None
+        self.next_alarm_attempt: int | None = None
         self._save = save
         self._listeners: list[Callable[[], None]] = []
         self._event_listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -73,9 +77,30 @@ class Sleeper:
         self.update_settings(last_call_result=result)
 
     def next_alarm(self) -> datetime | None:
-        """When the next scheduled call will be placed.
+        """When the alarm clock places the next call (None: nothing is scheduled)."""
+        return self.next_alarm_at
 
-        Unknown until the alarm scheduler exists: showing a time that no scheduler
-        acts on would promise a wake-up call that never comes.
-        """
-        return None
+    def set_next_alarm(
+        self,
+        at: datetime | None,
+        *,
+        kind: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        """The alarm clock rescheduled."""
+        changed = (
+            self.next_alarm_at,
+            self.next_alarm_kind,
+            self.next_alarm_attempt,
+        ) != (
+            at,
+            kind,
+            attempt,
+        )
+        self.next_alarm_at, self.next_alarm_kind, self.next_alarm_attempt = (
+            at,
+            kind if at else None,
+            attempt if at else None,
+        )
+        if changed:
+            self._notify()

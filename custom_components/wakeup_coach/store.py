@@ -92,3 +92,38 @@ class SettingsStore:
     async def async_remove(self) -> None:
         """Delete the file when the config entry is removed."""
         await self._store.async_remove()
+
+
+class AlarmStore:
+    """The alarm clocks' state of one config entry (skips, pending calls, ladders).
+
+    Written at once on every change: a restart must never ring an alarm twice.
+    """
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Prepare the store file for one config entry."""
+        self._store: Store[StoredSettings] = Store(
+            hass, 1, f"{DOMAIN}.{entry_id}.alarms"
+        )
+        self._states: dict[str, Any] = {}
+
+    async def async_load(self) -> StoredSettings:
+        """What was stored, per sleeper subentry id."""
+        return await self._store.async_load() or {}
+
+    def async_save(self, states: dict[str, Any]) -> None:
+        """Save the states soon (within the same second)."""
+        self._states = states
+        self._store.async_delay_save(self._data, 0)
+
+    def _data(self) -> StoredSettings:
+        return {key: state.as_dict() for key, state in self._states.items()}
+
+    async def async_flush(self) -> None:
+        """Write now (unloading)."""
+        if self._states:
+            await self._store.async_save(self._data())
+
+    async def async_remove(self) -> None:
+        """Delete the file when the config entry is removed."""
+        await self._store.async_remove()
