@@ -20,9 +20,14 @@ if TYPE_CHECKING:
     from .server import Simulator
 
 LIVE_MODELS = ("gpt-live-1", "gpt-live-1.1")
+# Reasoning models think in completion tokens before they write a word.
+REASONING_MODELS = ("gpt-5-mini", "o4-mini")
+# Completion tokens the reasoning models spend thinking, by reasoning effort.
+THINKING_TOKENS = {"minimal": 100, "low": 400, "medium": 1500, "high": 4000}
 MODELS = (
     "gpt-4.1-mini",
     "gpt-4o-mini",
+    *REASONING_MODELS,
     "gpt-realtime",
     "gpt-realtime-2",
     "gpt-realtime-mini",
@@ -258,6 +263,24 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                 "invalid_request_error",
                 None,
             )
+        effort = body.get("reasoning_effort")
+        if effort is not None and model not in REASONING_MODELS:
+            return openai_error(
+                400,
+                "Unrecognized request argument supplied: reasoning_effort",
+                "invalid_request_error",
+                None,
+                "reasoning_effort",
+            )
+        if "max_tokens" in body and model in REASONING_MODELS:
+            return openai_error(
+                400,
+                "Unsupported parameter: 'max_tokens' is not supported with this model."
+                " Use 'max_completion_tokens' instead.",
+                "invalid_request_error",
+                "unsupported_parameter",
+                "max_tokens",
+            )
         sim.chat_requests.append(body)
         instructions = "\n".join(
             _content_text(m.get("content"))
@@ -270,6 +293,12 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
             if m.get("role") in ("user", "assistant")
         ]
         answer = coach_brain.reply(instructions, conversation)
+        text, finish = answer.text, "stop"
+        if model in REASONING_MODELS:
+            # What the budget leaves after thinking; too little, and nothing is written.
+            budget = int(body.get("max_completion_tokens") or 16384)
+            if budget - THINKING_TOKENS.get(str(effort or "medium"), 1500) < 50:
+                text, finish = "", "length"
         return web.json_response(
             {
                 "id": f"chatcmpl-{secrets.token_hex(12)}",
@@ -281,11 +310,11 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
                         "index": 0,
                         "message": {
                             "role": "assistant",
-                            "content": answer.text,
+                            "content": text,
                             "refusal": None,
                         },
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                     }
                 ],
                 "usage": {

@@ -448,3 +448,20 @@ async def test_hangs_up_mid_call(live: Live) -> None:
     record, events = await run_call(live, "hangs_up")
     assert events[-1] == "not_awake"
     assert record.ended_by == "sleeper"
+
+
+async def test_reasoning_model_answers(live: Live) -> None:
+    """A reasoning chat model gets room to think and little effort: it writes every reply."""
+    live.hass.config_entries.async_update_entry(
+        live.entry, options={"chat_model": "gpt-5-mini"}
+    )
+    await live.hass.async_block_till_done()
+    record, events = await run_call(live, "wakes_quickly")
+    assert events[-1] == "awake"
+    assert live.entry.runtime_data.calls.history[0]["fallbacks"] == 0
+    requests = live.simulator.chat_requests
+    assert requests
+    assert {(r["reasoning_effort"], r["max_completion_tokens"]) for r in requests} == {
+        ("low", 1500)
+    }
+    assert "Sorry, I didn't quite get that" not in " ".join(record.said("coach"))

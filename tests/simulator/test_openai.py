@@ -767,3 +767,40 @@ async def test_realtime_accepts_the_full_ga_shape(realtime: Realtime) -> None:
     )
     updated = await realtime.until("session.updated")
     assert updated["session"]["max_output_tokens"] == 512
+
+
+async def test_reasoning_model_without_room_writes_nothing(sim: Simulator) -> None:
+    """A reply-sized budget is spent thinking: an empty reply, cut for length."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{sim.openai_base_url}/chat/completions",
+            json={
+                "model": "gpt-5-mini",
+                "messages": [{"role": "user", "content": "Good morning"}],
+                "max_completion_tokens": 150,
+            },
+            headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+        ) as response,
+    ):
+        body = await response.json()
+    assert body["choices"][0]["message"]["content"] == ""
+    assert body["choices"][0]["finish_reason"] == "length"
+
+
+async def test_reasoning_effort_only_for_reasoning_models(sim: Simulator) -> None:
+    """Other chat models refuse a reasoning effort."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{sim.openai_base_url}/chat/completions",
+            json={
+                "model": "gpt-4.1-mini",
+                "messages": [{"role": "user", "content": "Good morning"}],
+                "reasoning_effort": "low",
+            },
+            headers={"Authorization": f"Bearer {DEFAULT_OPENAI_KEY}"},
+        ) as response,
+    ):
+        assert response.status == 400
+        assert (await response.json())["error"]["param"] == "reasoning_effort"
