@@ -8,6 +8,10 @@ DEFAULT_ACCOUNT_SID = "AC" + "0" * 31 + "1"
 DEFAULT_AUTH_TOKEN = "simulated-auth-token-0123456789ab"
 DEFAULT_FROM_NUMBER = "+15550100100"
 DEFAULT_OPENAI_KEY = "sk-simulated-0123456789"
+# The OpenAI project the key belongs to, and the signing secret OpenAI shows when a
+# project webhook is created (Standard Webhooks: "whsec_" and base64 of the key).
+DEFAULT_OPENAI_PROJECT = "proj_simulated0123456789"
+DEFAULT_WEBHOOK_SECRET = "whsec_c2ltdWxhdGVkLXdlYmhvb2stc2lnbmluZy1rZXktMzJi"
 
 
 @dataclass
@@ -29,6 +33,8 @@ class SimulatedWorld:
         default_factory=lambda: [TwilioAccountState()]
     )
     openai_keys: list[str] = field(default_factory=lambda: [DEFAULT_OPENAI_KEY])
+    openai_project: str = DEFAULT_OPENAI_PROJECT
+    openai_webhook_secret: str = DEFAULT_WEBHOOK_SECRET
 
     def twilio_account(self, sid: str) -> TwilioAccountState | None:
         """The account with this SID, if any."""

@@ -144,7 +144,36 @@ def routes(sim: Simulator) -> list[web.RouteDef]:
             sim.network.default_script = script
         return await scripts(request)
 
+    async def openai_project(request: web.Request) -> web.Response:
+        """The OpenAI project as its settings pages show it: id, webhook and its secret."""
+        return web.json_response(
+            {
+                "project_id": sim.world.openai_project,
+                "webhook_url": sim.sip.webhook_url,
+                "webhook_secret": sim.world.openai_webhook_secret,
+            }
+        )
+
+    async def set_webhook(request: web.Request) -> web.Response:
+        """Point the project's webhook at a URL (what the user pastes into OpenAI)."""
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        url = body.get("url") if isinstance(body, dict) else None
+        if url is not None and not (
+            isinstance(url, str) and url.startswith(("http://", "https://"))
+        ):
+            return web.json_response(
+                {"error": 'send {"url": "https://..."} (or null to remove it)'},
+                status=400,
+            )
+        sim.sip.webhook_url = url
+        return await openai_project(request)
+
     return [
+        web.get("/_sim/openai", local_only(openai_project)),
+        web.post("/_sim/openai/webhook", local_only(set_webhook)),
         web.get("/_sim/", local_only(page)),
         web.get("/_sim/calls", local_only(calls)),
         web.get("/_sim/scripts", local_only(scripts)),

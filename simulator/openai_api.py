@@ -199,6 +199,18 @@ def authenticate(sim: Simulator, request: web.Request) -> str:
             ),
             content_type="application/json",
         )
+    project = request.headers.get("OpenAI-Project")
+    if project is not None and project != sim.world.openai_project:
+        # The key belongs to one project; naming another is refused (the exact
+        # wording and code of the real refusal are unverified).
+        raise web.HTTPUnauthorized(
+            text=openai_error_text(
+                "OpenAI-Project header should match project for API key.",
+                "invalid_request_error",
+                "mismatched_project",
+            ),
+            content_type="application/json",
+        )
     return key
 
 

@@ -618,6 +618,10 @@ class LiveSession:
         # Unverified: the server is assumed to read nothing more until it has
         # started, so input sent early waits in the socket, as TAC relies on.
         await self.sim.clock.sleep(self.service.start_delay)
+        await self.begin(config, event_id)
+
+    async def begin(self, config: dict[str, Any], event_id: str | None) -> None:
+        """Start the session with a resolved config (a `session.start`, or a SIP accept)."""
         self.config = config
         # The startup history is the conversation so far; developer text counts
         # as instructions (see _instructions).

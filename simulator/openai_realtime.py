@@ -973,6 +973,9 @@ class RealtimeService:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Authenticate, then speak the GA protocol."""
         authenticate(self.sim, request)
+        if "call_id" in request.query:
+            # The sideband of a SIP call (see simulator/sip.py).
+            return await self.sim.sip.realtime_sideband(request)
         model = request.query.get("model", "")
         if model not in MODELS:
             return model_not_found(model)

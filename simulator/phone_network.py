@@ -83,6 +83,8 @@ class CallRecord:
     turns: int = 0  # lines of the script used
     proofs: int = 0
     stream_sids: list[str] = field(default_factory=list)
+    # The <Dial> legs: Twilio's parameters for each leg's <Dial action> (DialCallStatus...)
+    dials: list[dict[str, str]] = field(default_factory=list)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -377,6 +379,11 @@ class SimulatedCall:
                     await self.sim.media_streams.run(self, verb.stream)
                     if verb.action:
                         return Fetch(verb.action, verb.method)
+                case twiml.Dial():
+                    dialled = await self.sim.sip.dial(self, verb)
+                    self.record.dials.append(dialled)
+                    if verb.action:
+                        return Fetch(verb.action, verb.method, dialled)
         return None
 
     async def _play(self, verb: twiml.Say | twiml.Play | twiml.Pause) -> None:

@@ -17,6 +17,7 @@ from .faults import Fault, Faults
 from .media_stream import MediaStreams
 from .phone_network import CallRecord, PhoneNetwork
 from .recorder import RecordedRequest, Recorder
+from .sip import SipService
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ProofHook = Callable[[CallRecord], Awaitable[None]]
@@ -58,6 +59,7 @@ class Simulator:
         self.coach_voice = SpeechSynthesizer(use_espeak=use_espeak, voice="en-gb")
         self.realtime = openai_realtime.RealtimeService(self)
         self.live = openai_live.LiveService(self)
+        self.sip = SipService(self)
         self.allow_insecure_streams = allow_insecure_streams
         # Real seconds Twilio waits for a webhook (TwiML or status) before giving up.
         self.webhook_timeout = 15.0
@@ -164,6 +166,7 @@ class Simulator:
         app.add_routes(openai_api.routes(self))
         app.add_routes(self.realtime.routes())
         app.add_routes(self.live.routes())
+        app.add_routes(self.sip.routes())
         app.add_routes(control.routes(self))
         return app
 
@@ -183,6 +186,7 @@ class Simulator:
     async def stop(self) -> None:
         """End every call and connection, and stop listening."""
         await self.network.shutdown()
+        await self.sip.shutdown()
         await self.realtime.shutdown()
         await self.live.shutdown()
         for task in list(self._tasks):

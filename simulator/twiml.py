@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 import xml.etree.ElementTree as ET
 
 
@@ -85,7 +85,36 @@ class Connect:
     method: str = "POST"
 
 
-Verb = Say | Play | Pause | Gather | Redirect | Hangup | Connect
+@dataclass(frozen=True)
+class Sip:
+    """A SIP URI to dial: the address, its URI parameters and custom X- headers."""
+
+    uri: str  # as written, headers included
+    user: str
+    host: str
+    params: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Dial:
+    """Connect the call to another party (here: a SIP endpoint).
+
+    `action` is fetched when the dialled leg ends, with DialCallStatus and friends;
+    without it, the document goes on with the next verb.
+    """
+
+    sip: Sip
+    action: str | None = None
+    method: str = "POST"
+    timeout: float = 30.0
+    time_limit: float = 14400.0
+
+
+Verb = Say | Play | Pause | Gather | Redirect | Hangup | Connect | Dial
+
+# Twilio's limit for the custom headers of a <Sip> URI (everything after "?").
+MAX_SIP_HEADERS_CHARS = 1024
 
 
 def _bool(value: str | None, *, default: bool) -> bool:
@@ -169,6 +198,49 @@ def _connect(element: ET.Element, base_url: str) -> Connect:
     )
 
 
+def parse_sip_uri(text: str) -> Sip:
+    """A <Sip> noun's URI: sip:user@host;param=value?X-Header=value&...; raises TwiMLError."""
+    uri = text.strip()
+    scheme, _, rest = uri.partition(":")
+    if scheme.lower() not in ("sip", "sips") or not rest:
+        raise TwiMLError(12200, f"<Sip> {uri!r} is not a sip: URI")
+    address, _, header_part = rest.partition("?")
+    target, *param_parts = address.split(";")
+    user, at, host = target.rpartition("@")
+    if not at or not user or not host:
+        raise TwiMLError(12200, f"<Sip> {uri!r} has no user@host")
+    params = {}
+    for part in param_parts:
+        name, _, value = part.partition("=")
+        params[name.lower()] = value
+    headers: dict[str, str] = {}
+    if len(header_part) > MAX_SIP_HEADERS_CHARS:
+        raise TwiMLError(12200, "<Sip> headers are longer than 1024 characters")
+    for pair in filter(None, header_part.split("&")):
+        name, _, value = pair.partition("=")
+        if not name.upper().startswith("X-"):
+            # Twilio only passes custom headers that start with X-.
+            raise TwiMLError(12200, f"<Sip> header {name!r} does not start with X-")
+        headers[name] = unquote(value)
+    return Sip(uri=uri, user=user, host=host.lower(), params=params, headers=headers)
+
+
+def _dial(element: ET.Element, base_url: str) -> Dial:
+    nouns = list(element)
+    if (element.text or "").strip() or len(nouns) != 1 or nouns[0].tag != "Sip":
+        raise TwiMLError(
+            12200, "<Dial> must hold exactly one <Sip> (the only noun simulated)"
+        )
+    action = element.get("action")
+    return Dial(
+        sip=parse_sip_uri(nouns[0].text or ""),
+        action=urljoin(base_url, action) if action else None,
+        method=element.get("method", "POST").upper(),
+        timeout=_number(element.get("timeout"), 30.0, "Dial", "timeout"),
+        time_limit=_number(element.get("timeLimit"), 14400.0, "Dial", "timeLimit"),
+    )
+
+
 def parse(document: str, base_url: str) -> list[Verb]:
     """The verbs of a TwiML document; relative URLs resolve against `base_url`."""
     try:
@@ -197,6 +269,8 @@ def parse(document: str, base_url: str) -> list[Verb]:
                 verbs.append(Hangup())
             case "Connect":
                 verbs.append(_connect(element, base_url))
+            case "Dial":
+                verbs.append(_dial(element, base_url))
             case _:
                 raise TwiMLError(
                     12200, f"<{element.tag}> is not a verb this simulator knows"
