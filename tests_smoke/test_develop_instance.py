@@ -159,6 +159,44 @@ async def test_call_through_the_rest_api(
     assert proof["state"] == "on"
 
 
+async def test_realtime_call_from_the_dashboard(
+    home_assistant: HomeAssistantApi, simulator: Simulator
+) -> None:
+    """Realtime allowed at 100 %, Call now: a whole live call over the Media Stream, awake."""
+    api = home_assistant
+    simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    await api.request(
+        "POST",
+        "/api/services/switch/turn_on",
+        json={"entity_id": "switch.alice_realtime_calls_allowed"},
+    )
+    await api.request(
+        "POST",
+        "/api/services/number/set_value",
+        json={"entity_id": "number.alice_realtime_probability", "value": 100},
+    )
+    placed = simulator.network.expect_call()
+    await api.request(
+        "POST",
+        "/api/services/button/press",
+        json={"entity_id": "button.alice_call_now"},
+    )
+    record = await asyncio.wait_for(placed, 30)
+    await asyncio.wait_for(record.done.wait(), 120)
+    assert record.status == "completed"
+    assert record.application_error is None
+    assert len(record.stream_sids) == 1  # the call was live
+    assert simulator.recorder.events_named("realtime_connected")
+    assert record.said("sleeper")[-1] == "Thanks, goodbye!"
+    async with asyncio.timeout(30):
+        while (
+            await api.request("GET", "/api/states/binary_sensor.alice_call_in_progress")
+        )["state"] != "off":
+            await asyncio.sleep(0.2)
+    state = await api.request("GET", "/api/states/sensor.alice_last_call_result")
+    assert state["state"] == "awake"
+
+
 async def test_proof_comes_from_alices_phone(
     home_assistant: HomeAssistantApi, config_dir: Path, simulator: Simulator
 ) -> None:
