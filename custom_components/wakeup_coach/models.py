@@ -62,6 +62,7 @@ class TriggerKind(StrEnum):
     REDIAL = "redial"
     SNOOZE = "snooze"
     ONE_OFF = "one_off"  # "call me in N minutes"
+    TEST = "test"  # the test_call action: a short live call that reports on itself
 
 
 @dataclass(frozen=True, kw_only=True)
