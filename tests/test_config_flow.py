@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -10,7 +11,8 @@ from homeassistant.config_entries import (
     ConfigEntryState,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.helpers import area_registry as ar, device_registry as dr
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -18,9 +20,11 @@ from custom_components.wakeup_coach import config_flow
 from custom_components.wakeup_coach.const import (
     CONF_ACCOUNT_SID,
     CONF_ADVANCED,
+    CONF_AREA,
     CONF_AUTH_TOKEN,
     CONF_CHAT_MODEL,
     CONF_FROM_NUMBER,
+    CONF_LANGUAGE,
     CONF_LIVE_MODEL,
     CONF_MAGIC_WORDS,
     CONF_MAX_CALL_MINUTES,
@@ -34,10 +38,12 @@ from custom_components.wakeup_coach.const import (
     CONF_REDIAL_DELAY,
     CONF_RING_TIMEOUT,
     CONF_TWILIO_BASE_URL,
+    CONF_VOICE,
     CONF_WEEKDAYS,
     DOMAIN,
     SUBENTRY_SLEEPER,
 )
+from custom_components.wakeup_coach.entity import async_sleeper_device
 from simulator import openai_api
 from simulator.accounts import (
     DEFAULT_ACCOUNT_SID,
@@ -83,7 +89,7 @@ async def test_user_creates_entry(
         ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Wake-up Coach +•••••••••00"
+    assert result["title"] == "Wake-up Coach +15550100100"
     assert result["data"] == {
         CONF_ACCOUNT_SID: DEFAULT_ACCOUNT_SID,
         CONF_AUTH_TOKEN: DEFAULT_AUTH_TOKEN,
@@ -292,7 +298,7 @@ async def test_reconfigure(
     assert init_integration.data[CONF_FROM_NUMBER] == "+15550100333"
     assert init_integration.data[CONF_AUTH_TOKEN] == DEFAULT_AUTH_TOKEN
     assert init_integration.unique_id == f"{DEFAULT_ACCOUNT_SID}_+15550100333"
-    assert init_integration.title == "Wake-up Coach +•••••••••33"
+    assert init_integration.title == "Wake-up Coach +15550100333"
     assert init_integration.state is ConfigEntryState.LOADED
 
 
@@ -596,3 +602,280 @@ async def test_reconfigure_sleeper(
     assert init_integration.subentries[SLEEPER_SUBENTRY_ID].title == "Alice B."
     sleeper = init_integration.runtime_data.sleepers[SLEEPER_SUBENTRY_ID]
     assert sleeper.config.name == "Alice B."
+
+
+def advanced_collapsed(result: Any) -> bool:
+    """Whether the form's Advanced section is folded away."""
+    markers = {
+        str(marker): value for marker, value in result["data_schema"].schema.items()
+    }
+    return bool(markers[CONF_ADVANCED].options["collapsed"])
+
+
+async def test_advanced_section_starts_collapsed(hass: HomeAssistant) -> None:
+    """A new user sees the Advanced section folded away."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert advanced_collapsed(result)
+
+
+async def test_advanced_section_stays_open_after_an_error(
+    hass: HomeAssistant, account_data: dict[str, Any]
+) -> None:
+    """After an error, the form keeps the base URLs the user changed in view."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(account_data, **{CONF_AUTH_TOKEN: "wrong"})
+    )
+    assert result["errors"] == {CONF_AUTH_TOKEN: "twilio_invalid_auth"}
+    assert not advanced_collapsed(result)
+
+
+async def test_advanced_section_opens_on_a_base_error(
+    hass: HomeAssistant, account_data: dict[str, Any]
+) -> None:
+    """A service that cannot be reached may be a base URL's fault: the section opens."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        user_input(
+            account_data,
+            **{
+                CONF_OPENAI_BASE_URL: config_flow.DEFAULT_OPENAI_BASE_URL,
+                CONF_TWILIO_BASE_URL: "ftp://example",
+            },
+        ),
+    )
+    assert result["errors"] == {"base": "invalid_base_url"}
+    assert not advanced_collapsed(result)
+
+
+async def test_advanced_section_collapsed_after_a_field_error_with_defaults(
+    hass: HomeAssistant, account_data: dict[str, Any]
+) -> None:
+    """A field error with the default base URLs keeps the section folded."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    with patch.object(
+        config_flow,
+        "async_validate_account",
+        return_value={CONF_FROM_NUMBER: "invalid_phone_format"},
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            user_input(
+                account_data,
+                **{
+                    CONF_FROM_NUMBER: "12",
+                    CONF_OPENAI_BASE_URL: config_flow.DEFAULT_OPENAI_BASE_URL,
+                    CONF_TWILIO_BASE_URL: config_flow.DEFAULT_TWILIO_BASE_URL,
+                },
+            ),
+        )
+    assert result["errors"] == {CONF_FROM_NUMBER: "invalid_phone_format"}
+    assert advanced_collapsed(result)
+
+
+async def test_reconfigure_shows_custom_base_urls(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An entry pointed at other base URLs (here the simulator) shows them at once."""
+    result = await init_integration.start_reconfigure_flow(hass)
+    assert not advanced_collapsed(result)
+
+
+async def test_sleeper_voice_must_speak_the_language(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A German sleeper with an English voice is refused, naming a German voice."""
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        sleeper_input(
+            **{CONF_LANGUAGE: "de-DE", CONF_VOICE: "Google.en-US-Chirp3-HD-Aoede"}
+        ),
+    )
+    assert (result["errors"], result["description_placeholders"]) == (
+        {CONF_VOICE: "voice_language_mismatch"},
+        {
+            "language": "de-DE",
+            "voice_language": "en-US",
+            "example_voice": "Google.de-DE-Chirp3-HD-Aoede",
+        },
+    )
+
+
+async def test_sleeper_voice_of_the_language_is_accepted(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A Polly voice of the chosen language is stored as typed, without spaces."""
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"],
+        sleeper_input(**{CONF_LANGUAGE: "de-DE", CONF_VOICE: " Polly.Vicki-Neural "}),
+    )
+    await hass.async_block_till_done()
+    assert result["data"][CONF_VOICE] == "Polly.Vicki-Neural"
+
+
+async def test_sleeper_language_outside_the_list_is_refused(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """New sleepers choose from the offered languages."""
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER), context={"source": SOURCE_USER}
+    )
+    with pytest.raises(InvalidData):
+        await hass.config_entries.subentries.async_configure(
+            result["flow_id"], sleeper_input(**{CONF_LANGUAGE: "xx-YY"})
+        )
+
+
+@pytest.mark.parametrize(
+    "sleeper_data",
+    [
+        {
+            CONF_NAME: "Aoife",
+            CONF_PHONE_NUMBER: SLEEPER_NUMBER,
+            CONF_LANGUAGE: "ga-IE",
+            CONF_VOICE: "alice",
+            CONF_WEEKDAYS: ["mon"],
+        }
+    ],
+)
+async def test_reconfigure_keeps_a_language_outside_the_list(
+    hass: HomeAssistant, init_integration: MockConfigEntry, sleeper_data: dict[str, Any]
+) -> None:
+    """A sleeper stored with a code the list lacks can still be changed."""
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": SLEEPER_SUBENTRY_ID},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**sleeper_data, CONF_NAME: "Aoife B."}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"
+
+
+async def test_new_sleeper_device_is_put_in_the_area(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    area_registry: ar.AreaRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """The area chosen in the sleeper form is where the new device appears."""
+    bedroom = area_registry.async_create("Bedroom")
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER), context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], sleeper_input(**{CONF_AREA: bedroom.id})
+    )
+    await hass.async_block_till_done()
+    subentry = next(s for s in init_integration.subentries.values() if s.title == "Bob")
+    device = async_sleeper_device(hass, init_integration.entry_id, subentry.subentry_id)
+    assert device is not None
+    assert (device.area_id, device.entry_type) == (bedroom.id, None)
+
+
+@pytest.mark.parametrize(
+    "sleeper_data",
+    [
+        {
+            CONF_NAME: "Alice",
+            CONF_PHONE_NUMBER: SLEEPER_NUMBER,
+            CONF_WEEKDAYS: ["mon"],
+            CONF_AREA: "attic_removed_since",
+        }
+    ],
+)
+async def test_sleeper_area_that_was_deleted_is_ignored(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An area removed before the device was made leaves the device without one."""
+    device = async_sleeper_device(hass, init_integration.entry_id, SLEEPER_SUBENTRY_ID)
+    assert device is not None
+    assert device.area_id is None
+
+
+async def test_existing_sleeper_device_is_not_moved_back(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    area_registry: ar.AreaRegistry,
+    device_registry: dr.DeviceRegistry,
+    sleeper_data: dict[str, Any],
+) -> None:
+    """Once the device exists, the device page decides its area, also across reloads."""
+    bedroom = area_registry.async_create("Bedroom")
+    kitchen = area_registry.async_create("Kitchen")
+    subentry = init_integration.subentries[SLEEPER_SUBENTRY_ID]
+    hass.config_entries.async_update_subentry(
+        init_integration, subentry, data={**sleeper_data, CONF_AREA: bedroom.id}
+    )
+    device = async_sleeper_device(hass, init_integration.entry_id, SLEEPER_SUBENTRY_ID)
+    assert device is not None
+    device_registry.async_update_device(device.id, area_id=kitchen.id)
+    await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert device_registry.async_get(device.id).area_id == kitchen.id
+
+
+async def test_reconfigure_sleeper_moves_the_device(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    area_registry: ar.AreaRegistry,
+    device_registry: dr.DeviceRegistry,
+    sleeper_data: dict[str, Any],
+) -> None:
+    """The form shows the device's area now, and a new one moves the device."""
+    kitchen = area_registry.async_create("Kitchen")
+    bedroom = area_registry.async_create("Bedroom")
+    device = async_sleeper_device(hass, init_integration.entry_id, SLEEPER_SUBENTRY_ID)
+    assert device is not None
+    device_registry.async_update_device(device.id, area_id=kitchen.id)
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": SLEEPER_SUBENTRY_ID},
+    )
+    suggested = {
+        str(marker): (marker.description or {}).get("suggested_value")
+        for marker in result["data_schema"].schema
+    }
+    assert suggested[CONF_AREA] == kitchen.id
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**sleeper_data, CONF_AREA: bedroom.id}
+    )
+    await hass.async_block_till_done()
+    assert device_registry.async_get(device.id).area_id == bedroom.id
+
+
+async def test_reconfigure_sleeper_without_a_device(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+    sleeper_data: dict[str, Any],
+) -> None:
+    """A sleeper whose device was removed can still be changed."""
+    device = async_sleeper_device(hass, init_integration.entry_id, SLEEPER_SUBENTRY_ID)
+    assert device is not None
+    device_registry.async_remove_device(device.id)
+    result = await hass.config_entries.subentries.async_init(
+        (init_integration.entry_id, SUBENTRY_SLEEPER),
+        context={"source": SOURCE_RECONFIGURE, "subentry_id": SLEEPER_SUBENTRY_ID},
+    )
+    result = await hass.config_entries.subentries.async_configure(
+        result["flow_id"], {**sleeper_data, CONF_NAME: "Alice C."}
+    )
+    await hass.async_block_till_done()
+    assert result["reason"] == "reconfigure_successful"

@@ -19,6 +19,7 @@ from .call_manager import CallManager
 from .call_session import CallSession
 from .const import (
     CONF_ACCOUNT_SID,
+    CONF_AREA,
     CONF_AUTH_TOKEN,
     CONF_CATCH_UP_MINUTES,
     CONF_OPENAI_API_KEY,
@@ -36,6 +37,7 @@ from .const import (
     SUBENTRY_SLEEPER,
 )
 from .data import WakeupCoachConfigEntry, WakeupCoachData
+from .entity import async_create_sleeper_device
 from .models import SleeperConfig
 from .openai_client import async_check_openai, async_create_openai_client
 from .public_url import ISSUE_NO_PUBLIC_URL, async_check_public_url
@@ -121,6 +123,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
         )
         for subentry_id, subentry in sleeper_subentries.items()
     }
+    for subentry_id, subentry in sleeper_subentries.items():
+        async_create_sleeper_device(
+            hass, entry.entry_id, sleepers[subentry_id], subentry.data.get(CONF_AREA)
+        )
 
     twilio_base = entry.data.get(CONF_TWILIO_BASE_URL, DEFAULT_TWILIO_BASE_URL)
     # Real Twilio only calls https (and wss) URLs; a simulator or gateway may not need it.

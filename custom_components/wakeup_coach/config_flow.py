@@ -17,10 +17,14 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
+    AreaSelector,
     EntitySelector,
     EntitySelectorConfig,
+    LanguageSelector,
+    LanguageSelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -36,6 +40,7 @@ import openai
 from .const import (
     CONF_ACCOUNT_SID,
     CONF_ADVANCED,
+    CONF_AREA,
     CONF_AUTH_TOKEN,
     CONF_CATCH_UP_MINUTES,
     CONF_CHAT_MODEL,
@@ -81,15 +86,17 @@ from .const import (
     SUBENTRY_SLEEPER,
     WEEKDAYS,
 )
+from .entity import async_sleeper_device
 from .models import EngineKind, engine_of_model
 from .openai_client import (
     async_check_openai,
     async_create_openai_client,
     async_list_models,
 )
-from .phone import InvalidPhoneNumberError, mask_phone, normalize_e164
+from .phone import InvalidPhoneNumberError, normalize_e164
 from .schema import vol
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
+from .voices import example_voice, voice_language, voice_matches
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 TEXT = TextSelector()
@@ -105,7 +112,7 @@ VERIFICATION_DOMAINS = [
 ]
 
 
-def _advanced_section() -> section:
+def _advanced_section(*, collapsed: bool) -> section:
     return section(
         vol.Schema(
             {
@@ -117,11 +124,24 @@ def _advanced_section() -> section:
                 ): URL,
             }
         ),
-        {"collapsed": True},
+        {"collapsed": collapsed},
     )
 
 
-def _account_schema(*, with_sid: bool) -> vol.Schema:
+def _advanced_collapsed(values: Mapping[str, Any], errors: Mapping[str, str]) -> bool:
+    """Fold the Advanced section away only while it holds nothing to look at.
+
+    Once the user changed a base URL, or a base error may come from one, the form
+    shown again (after an error, or to reconfigure) keeps the section open.
+    """
+    advanced = values.get(CONF_ADVANCED) or {}
+    return "base" not in errors and (
+        advanced.get(CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+        advanced.get(CONF_TWILIO_BASE_URL, DEFAULT_TWILIO_BASE_URL),
+    ) == (DEFAULT_OPENAI_BASE_URL, DEFAULT_TWILIO_BASE_URL)
+
+
+def _account_schema(*, with_sid: bool, collapsed: bool = True) -> vol.Schema:
     fields: dict[vol.Marker, Any] = {}
     if with_sid:
         fields[vol.Required(CONF_ACCOUNT_SID)] = TEXT
@@ -131,7 +151,7 @@ def _account_schema(*, with_sid: bool) -> vol.Schema:
         secret(CONF_AUTH_TOKEN): PASSWORD,
         vol.Required(CONF_FROM_NUMBER): PHONE,
         secret(CONF_OPENAI_API_KEY): PASSWORD,
-        vol.Required(CONF_ADVANCED): _advanced_section(),
+        vol.Required(CONF_ADVANCED): _advanced_section(collapsed=collapsed),
     }
     return vol.Schema(fields)
 
@@ -227,7 +247,12 @@ async def _async_validate_safely(
 
 
 def _title(from_number: str) -> str:
-    return f"Wake-up Coach {mask_phone(from_number)}"
+    """The entry's name: the caller-ID shows, as the account owner knows it.
+
+    It is the number every wake-up call comes from, on the sleepers' screens too;
+    masking it made two entries impossible to tell apart.
+    """
+    return f"Wake-up Coach {from_number}"
 
 
 def _unique_id(data: Mapping[str, Any]) -> str:
@@ -268,10 +293,14 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
                 return self.async_create_entry(
                     title=_title(data[CONF_FROM_NUMBER]), data=data
                 )
+        values = user_input or {}
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
-                _account_schema(with_sid=True), user_input or {}
+                _account_schema(
+                    with_sid=True, collapsed=_advanced_collapsed(values, errors)
+                ),
+                values,
             ),
             errors=errors,
         )
@@ -328,10 +357,14 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
                     unique_id=unique_id,
                     title=_title(data[CONF_FROM_NUMBER]),
                 )
+        values = user_input or _nest(entry.data)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
-                _account_schema(with_sid=False), user_input or _nest(entry.data)
+                _account_schema(
+                    with_sid=False, collapsed=_advanced_collapsed(values, errors)
+                ),
+                values,
             ),
             errors=errors,
         )
@@ -480,17 +513,19 @@ def _number(minimum: int, maximum: int, unit: str | None) -> vol.All[Any]:
     return vol.All(NumberSelector(config), vol.Coerce(int))
 
 
-def _sleeper_schema() -> vol.Schema:
+def _sleeper_schema(language: str) -> vol.Schema:
+    """The sleeper form; `language` joins the offered ones if it is not among them."""
+    languages = list(LANGUAGES)
+    if language not in languages:  # a code typed in before the list was closed
+        languages.append(language)
     return vol.Schema(
         {
             vol.Required(CONF_NAME): TEXT,
             vol.Required(CONF_PHONE_NUMBER): PHONE,
-            vol.Required(CONF_LANGUAGE, default=DEFAULT_LANGUAGE): SelectSelector(
-                SelectSelectorConfig(
-                    options=list(LANGUAGES),
-                    custom_value=True,
-                    mode=SelectSelectorMode.DROPDOWN,
-                )
+            vol.Optional(CONF_AREA): AreaSelector(),
+            # Shown by name in its own language ("Deutsch (Deutschland)").
+            vol.Required(CONF_LANGUAGE, default=DEFAULT_LANGUAGE): LanguageSelector(
+                LanguageSelectorConfig(languages=languages, native_name=True)
             ),
             vol.Required(CONF_VOICE, default=DEFAULT_VOICE): TEXT,
             vol.Required(
@@ -522,13 +557,24 @@ def _sleeper_schema() -> vol.Schema:
     )
 
 
+def _voice_placeholders(values: Mapping[str, Any]) -> dict[str, str]:
+    """What the voice error names: the voice's language, the chosen one, a voice for it."""
+    language = values.get(CONF_LANGUAGE, DEFAULT_LANGUAGE)
+    voice = values.get(CONF_VOICE, DEFAULT_VOICE)
+    return {
+        "language": language,
+        "voice_language": voice_language(voice) or language,
+        "example_voice": example_voice(language),
+    }
+
+
 class SleeperSubentryFlow(ConfigSubentryFlow):
     """Add or change a person to wake."""
 
     async def async_step_user(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Add a sleeper."""
+        """Add a sleeper; their device is put in the chosen area when it is created."""
         errors: dict[str, str] = {}
         if user_input is not None:
             data = dict(user_input)
@@ -538,23 +584,23 @@ class SleeperSubentryFlow(ConfigSubentryFlow):
                     data=data,
                     unique_id=data[CONF_PHONE_NUMBER],
                 )
-        return self.async_show_form(
-            step_id="user",
-            data_schema=self.add_suggested_values_to_schema(
-                _sleeper_schema(), user_input or {}
-            ),
-            errors=errors,
-        )
+        return self._show_form("user", user_input or {}, errors)
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> SubentryFlowResult:
-        """Change a sleeper."""
+        """Change a sleeper; the area field moves their device."""
         subentry = self._get_reconfigure_subentry()
+        devices = dr.async_get(self.hass)
+        device = async_sleeper_device(
+            self.hass, self._get_entry().entry_id, subentry.subentry_id
+        )
         errors: dict[str, str] = {}
         if user_input is not None:
             data = dict(user_input)
             if not (errors := self._validate(data, exclude=subentry.subentry_id)):
+                if device is not None:
+                    devices.async_update_device(device.id, area_id=data.get(CONF_AREA))
                 return self.async_update_and_abort(
                     self._get_entry(),
                     subentry,
@@ -562,16 +608,25 @@ class SleeperSubentryFlow(ConfigSubentryFlow):
                     data=data,
                     unique_id=data[CONF_PHONE_NUMBER],
                 )
+        current = {k: v for k, v in subentry.data.items() if k != CONF_AREA}
+        if device is not None and device.area_id is not None:
+            current[CONF_AREA] = device.area_id  # where the device is now
+        return self._show_form("reconfigure", user_input or current, errors)
+
+    def _show_form(
+        self, step_id: str, values: dict[str, Any], errors: dict[str, str]
+    ) -> SubentryFlowResult:
         return self.async_show_form(
-            step_id="reconfigure",
+            step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
-                _sleeper_schema(), user_input or dict(subentry.data)
+                _sleeper_schema(values.get(CONF_LANGUAGE, DEFAULT_LANGUAGE)), values
             ),
             errors=errors,
+            description_placeholders=_voice_placeholders(values),
         )
 
     def _validate(self, data: dict[str, Any], *, exclude: str | None) -> dict[str, str]:
-        """Normalise the phone number in place; return form errors."""
+        """Normalise the phone number and voice in place; return form errors."""
         errors: dict[str, str] = {}
         data[CONF_NAME] = data[CONF_NAME].strip()
         if not data[CONF_NAME]:
@@ -589,6 +644,9 @@ class SleeperSubentryFlow(ConfigSubentryFlow):
             ):
                 # Also in another entry: two entries would call one phone at once.
                 errors[CONF_PHONE_NUMBER] = "phone_already_configured"
+        data[CONF_VOICE] = data[CONF_VOICE].strip()
+        if not voice_matches(data[CONF_VOICE], data[CONF_LANGUAGE]):
+            errors[CONF_VOICE] = "voice_language_mismatch"
         if not data[CONF_WEEKDAYS]:
             errors[CONF_WEEKDAYS] = "no_weekdays"
         return errors

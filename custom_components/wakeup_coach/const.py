@@ -62,6 +62,8 @@ CONF_WEEKDAYS: Final = "weekdays"
 CONF_VERIFICATION_ENTITIES: Final = "verification_entities"
 CONF_PERSONA_NOTES: Final = "persona_notes"
 CONF_ONLY_WHEN: Final = "only_when"
+# The area the sleeper's device is put in when it is created (the device page moves it later).
+CONF_AREA: Final = "area_id"
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_LANGUAGE: Final = "en-US"
