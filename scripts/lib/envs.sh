@@ -56,6 +56,26 @@ ensure_system_packages() {
     apt_install "${missing[@]}" || log "could not install ${missing[*]}; the simulator will use synthetic audio"
 }
 
+# ensure_chromium ENV: Debian's chromium where ENV runs (the browser tests and
+# scripts/screenshots drive it with Playwright, which never downloads a browser): in
+# the sid root filesystem when ENV runs there, else on this machine. Needs ensure_venv ENV.
+ensure_chromium() {
+    local env=$1
+    if uses_py314 "$env" && latest_kind_is chroot; then
+        [ -x "$ROOTFS/usr/bin/chromium" ] && return 0
+        log "installing chromium in the root filesystem"
+        enter_env "$env"
+        chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+            bash -c 'apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium fonts-liberation >/dev/null' \
+            || die "could not install chromium in $ROOTFS"
+        return 0
+    fi
+    command -v chromium >/dev/null && return 0
+    [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || die "install chromium (Debian: apt-get install chromium)"
+    log "installing chromium"
+    apt_install chromium fonts-liberation || die "could not install chromium"
+}
+
 # --- finding a Python ------------------------------------------------------------
 
 python_ok() {  # python_ok BIN MAJOR.MINOR [MIN_PATCH]
