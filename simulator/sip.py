@@ -48,6 +48,9 @@ Knobs on `SipService` (`sim.sip`), for scenarios:
   (the integration has another one: "wrong secret").
 - `timestamp_skew: float`: seconds added to `webhook-timestamp` (a stale clock).
 - `ring_timeout: float`: simulated seconds OpenAI waits for a decision (default 30).
+- `drop_sideband_after: float | None`: the next sideband's connection is cut this many
+  simulated seconds after it attached (close code 1006); the call itself goes on,
+  as a real SIP call would without its sideband. Used once.
 
 Test helpers: `deliver(payload, ...)` posts a (possibly forged) webhook,
 `replay(index)` re-posts a delivered one byte for byte, `stranger_calls()` is an
@@ -230,7 +233,10 @@ class _ModelSocket:
     async def close(self, *, code: int = 1000, message: bytes = b"") -> None:
         if not self.closed:
             self.closed = True
-            self._service.sim.spawn(self._service.end(self._call, "model"))
+            # The model ended the session (GPT-Live's session.close, its expiry).
+            model = self._call.model
+            reason = model.close_reason if isinstance(model, LiveSession) else "model"
+            self._service.sim.spawn(self._service.end(self._call, reason))
 
 
 @dataclass
@@ -296,6 +302,7 @@ class SipService:
         self.signing_secret: str | None = None
         self.timestamp_skew = 0.0
         self.ring_timeout = 30.0
+        self.drop_sideband_after: float | None = None
         self.calls: dict[str, SipCall] = {}
         self.sessions: dict[str, SipCall] = {}
         # Every webhook sent: (headers, body), for replays.
@@ -682,6 +689,10 @@ class SipService:
         self.sim.recorder.event(
             "sip_sideband", call_id=call.call_id, engine=call.engine
         )
+        drop: asyncio.Task[None] | None = None
+        if (after := self.drop_sideband_after) is not None:
+            self.drop_sideband_after = None
+            drop = asyncio.create_task(self._drop(request, after))
         try:
             async for message in ws:
                 if message.type is not aiohttp.WSMsgType.TEXT or call.model is None:
@@ -708,7 +719,16 @@ class SipService:
                 await call.model.handle(message.data)
         finally:
             call.sidebands.discard(ws)
+            if drop is not None:
+                drop.cancel()
         return ws
+
+    async def _drop(self, request: web.Request, after: float) -> None:
+        """Cut a sideband like a network failure: no close frame at all."""
+        await self.sim.clock.sleep(after)
+        self.sim.recorder.event("sip_sideband_dropped", after=after)
+        if request.transport is not None:
+            request.transport.abort()
 
     async def shutdown(self) -> None:
         """End every call (the simulator is stopping)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import ANY, patch
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -356,6 +356,10 @@ async def test_options(hass: HomeAssistant, init_integration: MockConfigEntry) -
         CONF_REDIAL_ATTEMPTS: 2,
         CONF_MAGIC_WORDS: ["Goodbye", "I'm up"],
         "catch_up_minutes": 10,
+        # Live calls over SIP: not chosen, but the webhook's URL is kept from now on.
+        "realtime_transport": "media_stream",
+        "sip_webhook_id": ANY,
+        "sip_cloudhook": False,
     }
     await hass.async_block_till_done()
     assert init_integration.state is ConfigEntryState.LOADED

@@ -30,7 +30,9 @@ def test_manifest() -> None:
     for key in ("codeowners", "documentation", "issue_tracker", "version", "iot_class"):
         assert manifest[key]
     assert AwesomeVersion(manifest["version"]).valid
-    assert manifest["dependencies"] == ["http"]
+    assert manifest["dependencies"] == ["http", "webhook"]
+    # Cloudhooks for OpenAI's SIP webhook, when Home Assistant Cloud is set up.
+    assert manifest["after_dependencies"] == ["cloud"]
     assert manifest["config_flow"] is True
     requirements = {re.split(r"[<>=]", r)[0]: r for r in manifest["requirements"]}
     assert requirements == {"openai": "openai>=1.68.2", "twilio": "twilio>=6.32.0"}

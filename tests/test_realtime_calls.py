@@ -129,6 +129,7 @@ async def test_wakes_quickly(live: Live, engine: str) -> None:
         "call_id": events[0]["call_id"],
         "mode": "realtime",
         "engine": engine,
+        "transport": "media_stream",
     }
     # The model heard exactly the sleeper's lines: μ-law passed through untouched.
     assert said(live, "sleeper") == [

@@ -44,6 +44,9 @@ from .public_url import ISSUE_NO_PUBLIC_URL, async_check_public_url
 from .realtime import ISSUE_STREAM
 from .scheduler import AlarmOptions, AlarmState, SleeperAlarm
 from .services import async_setup_services
+from .sip_call import ISSUE_SIP
+from .sip_options import async_remove_cloudhook
+from .sip_webhook import async_setup_sip_webhook
 from .sleeper import Sleeper
 from .store import AlarmStore, SettingsStore
 from .stream_view import TwilioStreamView
@@ -143,6 +146,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
     )
     for stop in calls.async_start():
         entry.async_on_unload(stop)
+    # Where OpenAI announces SIP calls, while they are set up.
+    entry.async_on_unload(async_setup_sip_webhook(hass, entry.options, calls))
 
     async def _hang_up_on_stop(_event: Event) -> None:
         # Entries are not unloaded when HA stops; live calls would only hit errors.
@@ -277,5 +282,6 @@ async def async_remove_entry(
     """Delete the sleepers' stored settings and the entry's repair issues with the entry."""
     await SettingsStore(hass, entry.entry_id).async_remove()
     await AlarmStore(hass, entry.entry_id).async_remove()
-    for issue in (ISSUE_NO_PUBLIC_URL, ISSUE_STREAM):
+    for issue in (ISSUE_NO_PUBLIC_URL, ISSUE_STREAM, ISSUE_SIP):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    await async_remove_cloudhook(hass, entry.options)

@@ -18,7 +18,13 @@ from homeassistant.util import dt as dt_util
 from twilio.request_validator import RequestValidator
 
 from . import twiml
-from .call_session import CallSession, TokenUse, UnknownTokenError, is_machine
+from .call_session import (
+    OUT_OF_BAND,
+    CallSession,
+    TokenUse,
+    UnknownTokenError,
+    is_machine,
+)
 from .const import LOGGER
 from .modes import ModeHandler
 from .realtime import RealtimeCall
@@ -171,8 +177,8 @@ class Call:
         a 404 would make Twilio say "an application error has occurred".
         """
         started = time.perf_counter()
-        if use is TokenUse.STREAM:
-            raise UnknownTokenError  # the stream has its own endpoint
+        if use in OUT_OF_BAND:
+            raise UnknownTokenError  # no TwiML URL: the stream's or the SIP header's
         if not self.session.redeem_token(use, token):
             return twiml.hang_up()
         handler = self.handler

@@ -15,11 +15,12 @@ from contextlib import suppress
 from datetime import timedelta
 from functools import partial
 import random
+import time
 from typing import Any
 
 from homeassistant.core import HassJob, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.event import async_call_later
 from homeassistant.util import dt as dt_util
@@ -38,9 +39,13 @@ from .const import (
     CONF_MAX_CALL_MINUTES,
     CONF_OPENAI_API_KEY,
     CONF_OPENAI_BASE_URL,
+    CONF_OPENAI_PROJECT_ID,
     CONF_REALTIME_ENGINE,
     CONF_REALTIME_MODEL,
+    CONF_REALTIME_TRANSPORT,
     CONF_RING_TIMEOUT,
+    CONF_SIP_WEBHOOK_ID,
+    CONF_WEBHOOK_SECRET,
     DEFAULT_CHAT_MODEL,
     DEFAULT_LIVE_MODEL,
     DEFAULT_MAGIC_WORDS,
@@ -53,13 +58,16 @@ from .const import (
     LOGGER,
 )
 from .dialer import Dialer, DialStoppedError
-from .models import CallMode, CallResult, CallTrigger, EngineKind
-from .modes import ModeHandler, choose_mode
+from .models import CallMode, CallResult, CallTrigger, EngineKind, RealtimeTransport
+from .modes import ModeHandler, choose_mode, choose_transport
 from .openai_client import async_chat_reply
+from .openai_sip import IncomingCall, SipControl, sip_uri
 from .phone import mask_phone
 from .phrases import phrases_for
 from .public_url import async_check_public_url
-from .realtime import RealtimeCall, async_stream_issue
+from .realtime import ISSUE_STREAM, RealtimeCall, async_stream_issue
+from .sideband import make_sideband
+from .sip_call import CAUSE_CLOCK, CAUSE_WRONG_SECRET, SipCall, async_sip_issue
 from .sleeper import Sleeper
 from .traditional import TraditionalCall
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
@@ -75,6 +83,11 @@ FINAL_TWILIO_STATUSES = {"completed", "busy", "no-answer", "failed", "canceled"}
 # A chat completion must leave room in Twilio's 15 s webhook timeout.
 CHAT_TIMEOUT = 8.0
 HISTORY_LENGTH = 20
+# Refused webhooks that suggest a cause when a SIP call is not announced.
+WEBHOOK_TROUBLE = {
+    "bad_signature": CAUSE_WRONG_SECRET,
+    "stale_timestamp": CAUSE_CLOCK,
+}
 
 CALLS: HassKey[CallRegistry] = HassKey(f"{DOMAIN}_calls")
 
@@ -136,6 +149,8 @@ class CallManager:
         self._dials: set[asyncio.Task[None]] = set()
         self._when_idle: Callable[[], None] | None = None
         self._watchdogs: dict[str, Callable[[], None]] = {}
+        # The last refused OpenAI webhook: (likely cause, when).
+        self._webhook_trouble: tuple[str, float] | None = None
         # Told about every call that ended (the alarm scheduler redials).
         self.finished_listeners: list[Callable[[CallSession], None]] = []
 
@@ -182,6 +197,45 @@ class CallManager:
             return engine, str(self._option(CONF_LIVE_MODEL, DEFAULT_LIVE_MODEL))
         return engine, str(self._option(CONF_REALTIME_MODEL, DEFAULT_REALTIME_MODEL))
 
+    @property
+    def sip_configured(self) -> bool:
+        """Whether realtime calls can go over SIP (project, secret and webhook set up)."""
+        return all(
+            self.options.get(key)
+            for key in (
+                CONF_OPENAI_PROJECT_ID,
+                CONF_WEBHOOK_SECRET,
+                CONF_SIP_WEBHOOK_ID,
+            )
+        )
+
+    def stream_unreachable(self) -> bool:
+        """Whether Twilio's Media Stream is known not to reach HA (its repair issue is up)."""
+        issue_id = f"{ISSUE_STREAM}_{self.entry_id}"
+        return ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    def choose_transport(
+        self, transport: RealtimeTransport | None = None
+    ) -> RealtimeTransport:
+        """How a realtime call's audio travels: forced, or the entry's option."""
+        option = transport or RealtimeTransport(
+            self._option(CONF_REALTIME_TRANSPORT, RealtimeTransport.MEDIA_STREAM)
+        )
+        if option is RealtimeTransport.SIP and not self.sip_configured:
+            raise _error("sip_not_configured")
+        return choose_transport(
+            option,
+            sip_configured=self.sip_configured,
+            stream_unreachable=self.stream_unreachable(),
+        )
+
+    def _sip_may_replace_stream(self, transport: RealtimeTransport | None) -> bool:
+        """Whether a call that cannot get a Media Stream may go over SIP (automatic)."""
+        option = transport or RealtimeTransport(
+            self._option(CONF_REALTIME_TRANSPORT, RealtimeTransport.MEDIA_STREAM)
+        )
+        return option is RealtimeTransport.AUTO and self.sip_configured
+
     async def async_place_call(
         self,
         sleeper: Sleeper,
@@ -189,12 +243,17 @@ class CallManager:
         instructions: str | None = None,
         engine: EngineKind | None = None,
         trigger: CallTrigger | None = None,
+        *,
+        transport: RealtimeTransport | None = None,
     ) -> CallSession:
         """Dial the sleeper; returns once Twilio has accepted the call."""
         trigger = trigger or CallTrigger()
         if sleeper.call_in_progress:
             raise _error("call_in_progress", sleeper=sleeper.config.name)
         mode = choose_mode(mode, sleeper.settings, random.random)
+        chosen_transport = (
+            self.choose_transport(transport) if mode is CallMode.REALTIME else None
+        )
         # Also clears the repair issue once a URL has been set.
         base = async_check_public_url(
             self.hass, self.entry_id, require_https=self.require_https
@@ -214,6 +273,7 @@ class CallManager:
         )
         if mode is CallMode.REALTIME:
             session.engine, session.model = self.choose_engine(engine)
+            session.transport = chosen_transport
         else:
             session.model = str(self._option(CONF_CHAT_MODEL, DEFAULT_CHAT_MODEL))
         call = Call(
@@ -230,7 +290,9 @@ class CallManager:
             "Calling %s (%s) in %s mode",
             sleeper.config.name,
             mask_phone(sleeper.config.phone_number),
-            f"{mode} ({session.engine})" if session.engine else mode,
+            f"{mode} ({session.engine}, {session.transport})"
+            if session.engine
+            else mode,
         )
         # Not a background task: HA cancels those first when it stops, and a cancelled
         # request could leave the phone ringing into a call nobody follows.
@@ -389,6 +451,26 @@ class CallManager:
         )
         if session.mode is not CallMode.REALTIME:
             return turn_based
+        if session.transport is RealtimeTransport.SIP:
+            assert session.engine is not None  # noqa: S101
+            project = str(self.options[CONF_OPENAI_PROJECT_ID])
+            return SipCall(
+                session=session,
+                engine=session.engine,
+                policy=policy,
+                proof=lambda: tracker.state(session.created_at),
+                watch_proof=tracker.add_listener,
+                turn_based=turn_based,
+                url=url,
+                sip_address=partial(sip_uri, project),
+                make_sideband=partial(self._sideband, session),
+                control=self.sip_control,
+                host=self,
+                now=lambda: dt_util.as_local(dt_util.utcnow()),
+                max_duration=self.max_call,
+                dial_time_limit=int(self.max_call.total_seconds())
+                + TIME_LIMIT_MARGIN_SECONDS,
+            )
         return RealtimeCall(
             session=session,
             policy=policy,
@@ -414,6 +496,29 @@ class CallManager:
             model=session.model,
             voice=session.sleeper.realtime_voice,
             language=session.sleeper.language,
+        )
+
+    def _sideband(self, session: CallSession, call: IncomingCall) -> VoiceEngine:
+        assert session.engine is not None  # noqa: S101
+        assert session.model is not None  # noqa: S101
+        return make_sideband(
+            session.engine,
+            async_get_clientsession(self.hass),
+            base_url=self.entry_data.get(CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+            api_key=self.entry_data[CONF_OPENAI_API_KEY],
+            call_id=call.call_id,
+            model=session.model,
+            voice=session.sleeper.realtime_voice,
+            language=session.sleeper.language,
+        )
+
+    @property
+    def sip_control(self) -> SipControl:
+        """Accept, reject and hang up OpenAI SIP calls with the entry's key."""
+        return SipControl(
+            async_get_clientsession(self.hass),
+            base_url=self.entry_data.get(CONF_OPENAI_BASE_URL, DEFAULT_OPENAI_BASE_URL),
+            api_key=self.entry_data[CONF_OPENAI_API_KEY],
         )
 
     # --- what happens on a call (CallHost) -------------------------------------------
@@ -447,6 +552,22 @@ class CallManager:
     def stream_state(self, *, connected: bool, reason: str | None = None) -> None:
         """Whether Twilio could open the Media Stream: a repair issue explains when not."""
         async_stream_issue(self.hass, self.entry_id, connected=connected, reason=reason)
+
+    def sip_state(self, *, connected: bool, cause: str = "", detail: str = "") -> None:
+        """Whether SIP calls reach Home Assistant: a repair issue names the cause when not."""
+        async_sip_issue(
+            self.hass, self.entry_id, connected=connected, cause=cause, detail=detail
+        )
+
+    def note_webhook_trouble(self, reason: str) -> None:
+        """A webhook was refused; the likely cause is kept for a SIP call that stays silent."""
+        if cause := WEBHOOK_TROUBLE.get(reason):
+            self._webhook_trouble = (cause, time.monotonic())
+
+    def webhook_trouble(self, since: float) -> str | None:
+        """The likely cause of the last webhook refused since `since` (monotonic)."""
+        trouble = self._webhook_trouble
+        return trouble[0] if trouble is not None and trouble[1] >= since else None
 
     async def redirect(self, call_sid: str, url: str) -> None:
         """Send a live call to new TwiML through the REST API."""
@@ -536,6 +657,7 @@ class CallManager:
             call_id=session.call_id,
             mode=session.mode,
             engine=session.engine,
+            transport=session.transport,
             attempt=session.trigger.attempt,
             **extra,
         )

@@ -13,7 +13,14 @@ from enum import IntEnum, StrEnum
 import secrets
 from typing import Any
 
-from .models import CallMode, CallResult, CallTrigger, EngineKind, SleeperConfig
+from .models import (
+    CallMode,
+    CallResult,
+    CallTrigger,
+    EngineKind,
+    RealtimeTransport,
+    SleeperConfig,
+)
 
 # Twilio's final CallStatus values and how each ends a wake-up call.
 FINAL_STATUSES = {
@@ -47,6 +54,12 @@ class TokenUse(StrEnum):
     CONNECT = "connect"  # a realtime call's Media Stream ended (<Connect action>)
     RESUME = "resume"  # a realtime call continues turn-based (REST redirect)
     STREAM = "stream"  # the Media Stream WebSocket
+    DIAL = "dial"  # a SIP call's <Dial> leg ended (<Dial action>)
+    SIP = "sip"  # the SIP header that names the call to OpenAI (not a URL)
+
+
+# Tokens that are no TwiML URL: redeeming one leaves the call's TwiML tokens alone.
+OUT_OF_BAND = frozenset({TokenUse.STREAM, TokenUse.SIP})
 
 
 class UnknownTokenError(Exception):
@@ -85,6 +98,8 @@ class CallSession:
     extra_instructions: str | None = None
     trigger: CallTrigger = field(default_factory=CallTrigger)
     engine: EngineKind | None = None  # realtime calls: which OpenAI protocol
+    # Realtime calls: how the audio travels (a Media Stream into HA, or SIP to OpenAI).
+    transport: RealtimeTransport | None = None
     model: str | None = None
     call_id: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     call_sid: str | None = None
@@ -128,7 +143,7 @@ class CallSession:
         document offers a speech and a silence URL, and Twilio follows exactly one.
         """
         if self._tokens.get(token) is use:
-            if use is TokenUse.STREAM:
+            if use in OUT_OF_BAND:
                 del self._tokens[token]
             else:
                 self._spend(lambda other: other is not TokenUse.STREAM)
@@ -228,6 +243,7 @@ class CallSession:
             "trigger": self.trigger.kind,
             "attempt": self.trigger.attempt,
             "engine": self.engine,
+            "transport": self.transport,
             "model": self.model,
             "result": self.result,
             "fallback_reason": self.fallback_reason,

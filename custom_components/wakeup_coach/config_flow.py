@@ -95,6 +95,13 @@ from .openai_client import (
 )
 from .phone import InvalidPhoneNumberError, normalize_e164
 from .schema import vol
+from .sip_options import (
+    WebhookSetup,
+    async_sip_errors,
+    async_webhook_setup,
+    sip_fields,
+    suggested,
+)
 from .twilio_rest import TwilioAuthError, TwilioError, TwilioRestClient
 from .voices import example_voice, voice_language, voice_matches
 
@@ -390,34 +397,44 @@ class WakeupCoachConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class WakeupCoachOptionsFlow(OptionsFlow):
-    """Models, call length and redialling."""
+    """Models, call length and redialling, and how realtime calls travel."""
+
+    _webhook: WebhookSetup | None = None
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """One form with every option; model names are checked against the account."""
+        """One form with every option; model names and the OpenAI project are checked."""
         errors: dict[str, str] = {}
         try:
             models = await self._async_models()
         except Exception:  # noqa: BLE001 - shown as "unknown", logged with the traceback
             LOGGER.exception("Unexpected error while listing the OpenAI models")
             models, errors = None, {"base": "unknown"}
+        stored = self.config_entry.options
+        if self._webhook is None:
+            # Made once per flow: the URL shown stays the one that is stored.
+            self._webhook = await async_webhook_setup(self.hass, stored)
         if user_input is not None and not errors:
             errors = _model_errors(user_input, models)
+            words = [
+                w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()
+            ]
+            options = {**user_input, CONF_MAGIC_WORDS: words}
             if not errors:
-                words = [
-                    w.strip() for w in user_input.get(CONF_MAGIC_WORDS, []) if w.strip()
-                ]
-                return self.async_create_entry(
-                    data={**user_input, CONF_MAGIC_WORDS: words}
+                errors = await async_sip_errors(
+                    self.hass, self.config_entry.data, stored, options, self._webhook
                 )
+            if not errors:
+                return self.async_create_entry(data=options)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
                 _options_schema(_engines(models)),
-                user_input or self.config_entry.options,
+                user_input or suggested(stored),
             ),
             errors=errors,
+            description_placeholders={"webhook_url": self._webhook.url or "-"},
         )
 
     async def _async_models(self) -> set[str] | None:
@@ -482,6 +499,7 @@ def _options_schema(engines: list[EngineKind]) -> vol.Schema:
             ),
             vol.Required(CONF_REALTIME_MODEL, default=DEFAULT_REALTIME_MODEL): TEXT,
             vol.Required(CONF_LIVE_MODEL, default=DEFAULT_LIVE_MODEL): TEXT,
+            **sip_fields(),
             vol.Required(
                 CONF_MAX_CALL_MINUTES, default=DEFAULT_MAX_CALL_MINUTES
             ): _number(1, 60, "min"),

@@ -32,6 +32,12 @@ CONF_REDIAL_DELAY: Final = "redial_delay"
 CONF_REDIAL_ATTEMPTS: Final = "redial_attempts"
 CONF_MAGIC_WORDS: Final = "magic_words"
 CONF_CATCH_UP_MINUTES: Final = "catch_up_minutes"
+# Realtime calls over SIP (Twilio dials the OpenAI project; HA steers over a sideband)
+CONF_REALTIME_TRANSPORT: Final = "realtime_transport"
+CONF_SIP: Final = "sip"  # the options form's section
+CONF_OPENAI_PROJECT_ID: Final = "openai_project_id"
+CONF_WEBHOOK_SECRET: Final = "openai_webhook_secret"  # noqa: S105 - a field name
+CONF_SIP_WEBHOOK_ID: Final = "sip_webhook_id"
 
 DEFAULT_CHAT_MODEL: Final = "gpt-4.1-mini"
 DEFAULT_REALTIME_MODEL: Final = "gpt-realtime-2"
@@ -136,6 +142,7 @@ ATTR_SLEEPER: Final = "sleeper"
 ATTR_CONFIG_ENTRY_ID: Final = "config_entry_id"
 ATTR_MODE: Final = "mode"
 ATTR_ENGINE: Final = "engine"
+ATTR_TRANSPORT: Final = "transport"
 ATTR_INSTRUCTIONS: Final = "instructions"
 ATTR_MINUTES: Final = "minutes"
 ATTR_IN_MINUTES: Final = "in_minutes"

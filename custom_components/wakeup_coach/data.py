@@ -9,7 +9,7 @@ import openai
 
 from .call_manager import CallManager
 from .call_session import CallSession
-from .models import CallMode, CallTrigger, EngineKind
+from .models import CallMode, CallTrigger, EngineKind, RealtimeTransport
 from .scheduler import SleeperAlarm
 from .sleeper import Sleeper
 from .store import AlarmStore, SettingsStore
@@ -34,11 +34,13 @@ class WakeupCoachData:
         mode: CallMode = CallMode.AUTO,
         instructions: str | None = None,
         engine: EngineKind | None = None,
+        *,
+        transport: RealtimeTransport | None = None,
     ) -> CallSession:
         """A call asked for by hand (the action, the button): it replaces pending redials."""
         self.alarms[sleeper.subentry_id].stop_ladder("a call was placed by hand")
         return await self.calls.async_place_call(
-            sleeper, mode, instructions, engine, CallTrigger()
+            sleeper, mode, instructions, engine, CallTrigger(), transport=transport
         )
 
 

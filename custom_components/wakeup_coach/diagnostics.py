@@ -14,6 +14,8 @@ from .const import (
     CONF_FROM_NUMBER,
     CONF_OPENAI_API_KEY,
     CONF_PHONE_NUMBER,
+    CONF_SIP_WEBHOOK_ID,
+    CONF_WEBHOOK_SECRET,
 )
 from .data import WakeupCoachConfigEntry
 
@@ -23,6 +25,9 @@ TO_REDACT = {
     CONF_FROM_NUMBER,
     CONF_OPENAI_API_KEY,
     CONF_PHONE_NUMBER,
+    # Whoever knows the webhook's id (its URL) or secret could post to it.
+    CONF_SIP_WEBHOOK_ID,
+    CONF_WEBHOOK_SECRET,
 }
 
 
@@ -33,7 +38,7 @@ async def async_get_config_entry_diagnostics(
     calls = entry.runtime_data.calls
     return {
         "data": async_redact_data(dict(entry.data), TO_REDACT),
-        "options": dict(entry.options),
+        "options": async_redact_data(dict(entry.options), TO_REDACT),
         "sleepers": [
             {
                 "config": async_redact_data(asdict(sleeper.config), TO_REDACT),

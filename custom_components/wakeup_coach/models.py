@@ -44,6 +44,14 @@ class EngineKind(StrEnum):
     LIVE = "live"  # GPT-Live: full duplex, the server decides turns
 
 
+class RealtimeTransport(StrEnum):
+    """How a realtime call's audio travels, or (AUTO) how to choose."""
+
+    MEDIA_STREAM = "media_stream"  # a Twilio Media Stream WebSocket into HA
+    SIP = "sip"  # Twilio dials OpenAI's SIP address; HA steers over a sideband
+    AUTO = "auto"  # SIP once Media Streams are known not to reach HA
+
+
 def engine_of_model(model: str) -> EngineKind | None:
     """The protocol a model id speaks, or None for a model that is not a live-voice one."""
     if model.startswith("gpt-live"):

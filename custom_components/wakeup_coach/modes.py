@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from .call_session import TokenUse
-from .models import CallMode, SleeperSettings
+from .models import CallMode, RealtimeTransport, SleeperSettings
 
 PERCENT = 100
 
@@ -45,3 +45,20 @@ def choose_mode(
     if settings.realtime_allowed and draw() * PERCENT < settings.realtime_probability:
         return CallMode.REALTIME
     return CallMode.TRADITIONAL
+
+
+def choose_transport(
+    option: RealtimeTransport, *, sip_configured: bool, stream_unreachable: bool
+) -> RealtimeTransport:
+    """How a realtime call's audio travels: forced, or automatic.
+
+    Automatic takes SIP (when it is set up) once Twilio's Media Stream is known
+    not to reach Home Assistant: the connectivity self-test failed, or the last
+    live call's stream never connected. A forced SIP transport needs SIP set up,
+    which the options flow ensures.
+    """
+    if option is RealtimeTransport.AUTO:
+        if sip_configured and stream_unreachable:
+            return RealtimeTransport.SIP
+        return RealtimeTransport.MEDIA_STREAM
+    return option

@@ -25,6 +25,7 @@ from .const import (
     ATTR_MINUTES,
     ATTR_MODE,
     ATTR_SLEEPER,
+    ATTR_TRANSPORT,
     ATTR_UNDO,
     DOMAIN,
     SERVICE_CALL,
@@ -34,7 +35,7 @@ from .const import (
     SERVICE_SNOOZE,
 )
 from .data import WakeupCoachConfigEntry, WakeupCoachData
-from .models import CallMode, EngineKind
+from .models import CallMode, EngineKind, RealtimeTransport
 from .scheduler import MAX_SNOOZE_MINUTES
 from .schema import vol
 from .sleeper import Sleeper
@@ -51,6 +52,7 @@ SCHEMAS: dict[str, vol.Schema] = {
             **TARGET_SCHEMA,
             vol.Optional(ATTR_MODE, default=CallMode.AUTO): vol.Coerce(CallMode),
             vol.Optional(ATTR_ENGINE): vol.Coerce(EngineKind),
+            vol.Optional(ATTR_TRANSPORT): vol.Coerce(RealtimeTransport),
             vol.Optional(ATTR_INSTRUCTIONS): cv.string,
             vol.Optional(ATTR_IN_MINUTES): vol.All(
                 vol.Coerce(int), vol.Range(min=1, max=MAX_CALL_IN_MINUTES)
@@ -143,12 +145,14 @@ async def _async_call(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse
         call.data[ATTR_MODE],
         call.data.get(ATTR_INSTRUCTIONS),
         call.data.get(ATTR_ENGINE),
+        transport=call.data.get(ATTR_TRANSPORT),
     )
     # Automations can follow this call's events by its id.
     return {
         "call_id": session.call_id,
         "mode": str(session.mode),
         "engine": str(session.engine) if session.engine else None,
+        "transport": str(session.transport) if session.transport else None,
     }
 
 

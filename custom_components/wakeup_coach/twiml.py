@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from twilio.twiml.voice_response import Connect, Gather, VoiceResponse
+from twilio.twiml.voice_response import Connect, Dial, Gather, VoiceResponse
 
 # Seconds Twilio waits for the sleeper to start talking before falling through.
 GATHER_TIMEOUT = 6
@@ -58,4 +58,13 @@ def connect_stream(url: str, *, action: str, parameters: dict[str, str]) -> str:
     for name, value in parameters.items():
         stream.parameter(name=name, value=value)
     response.append(connect)
+    return str(response)
+
+
+def dial_sip(uri: str, *, action: str, time_limit: int) -> str:
+    """Connect the call to a SIP address; Twilio asks `action` when that leg ends."""
+    response = VoiceResponse()
+    dial = Dial(action=action, method="POST", time_limit=time_limit)
+    dial.sip(uri)
+    response.append(dial)
     return str(response)
