@@ -228,7 +228,8 @@ async def test_voicemail(live: Live) -> None:
     """Answering-machine detection finds voicemail: hung up, counted as not awake."""
     record, events = await run_call(live, "voicemail")
 
-    assert events[-1] == "voicemail"
+    # A voicemail box is not a person: no `answered` (the lights stay off).
+    assert events == ["dialing", "voicemail"]
     assert last_result(live.hass) == "voicemail"
     assert record.ended_by == "rest"
     assert ("amd", 204) in record.status_callbacks
@@ -241,6 +242,8 @@ async def test_no_answer(live: Live) -> None:
     assert events == ["dialing", "no_answer"]
     assert last_result(live.hass) == "no_answer"
     assert record.timeout == 30
+    # Twilio's limit is a minute beyond the coach's (10 min), so the coach's goodbye is heard.
+    assert record.time_limit == 660
     assert not [url for url, _ in record.webhooks]
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from twilio.request_validator import RequestValidator
 
+from custom_components.wakeup_coach import views
 from custom_components.wakeup_coach.call import Call
 from custom_components.wakeup_coach.call_session import CallState
 from custom_components.wakeup_coach.const import DOMAIN, SERVICE_CALL
@@ -328,3 +330,58 @@ async def test_an_error_does_not_end_the_call(
     document = await response.text()
     assert "<Gather" in document
     assert "Sorry, I didn't quite get that" in document
+
+
+async def test_replayed_status_callbacks_change_nothing(ringing: RingingCall) -> None:
+    """A replayed 'ringing' cannot take an answered call back, a replayed 'in-progress'
+    changes nothing, and a callback without a sequence number is ignored.
+    """
+    session = ringing.active.session
+    # Twilio's own callbacks so far (initiated, ringing) used the first numbers.
+    answered = ringing.params(CallStatus="in-progress", SequenceNumber="5")
+    assert await ringing.post(ringing.status_url, answered) == 204
+    assert session.state is CallState.IN_PROGRESS
+    before = ringing.footprint()
+    for params in (
+        ringing.params(CallStatus="ringing", SequenceNumber="1"),
+        answered,
+        # The signature does not cover where one field ends: a sequence number moved
+        # into the previous value still validates. Without one, nothing moves.
+        ringing.params(CallStatus="ringing"),
+        ringing.params(CallStatus="completed"),
+    ):
+        assert await ringing.post(ringing.status_url, params) == 204
+    assert ringing.footprint() == before
+    assert session.state is CallState.IN_PROGRESS
+
+
+async def test_a_trickling_body_is_cut_off(
+    ringing: RingingCall, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body sent a few bytes at a time cannot hold the request open."""
+    monkeypatch.setattr(views, "BODY_DEADLINE_SECONDS", 0.3)
+    before = ringing.footprint()
+
+    async def trickle() -> AsyncGenerator[bytes]:
+        for _ in range(20):
+            yield b"a"
+            await asyncio.sleep(0.1)
+
+    path = urlsplit(ringing.voice_url).path
+    response = await ringing.live.client.post(path, data=trickle())
+    assert response.status == 408
+    assert ringing.footprint() == before
+
+
+async def test_forged_requests_warn_once_a_minute(
+    ringing: RingingCall, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anyone who learns a call id cannot flood the log with warnings."""
+    caplog.set_level(logging.DEBUG)
+    for _ in range(20):
+        assert (
+            await ringing.post(ringing.voice_url, ringing.params(), signature="x")
+            == 403
+        )
+    rejected = [r for r in caplog.records if "Rejected a request" in r.getMessage()]
+    assert [r.levelno for r in rejected] == [logging.WARNING] + [logging.DEBUG] * 19
