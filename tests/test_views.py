@@ -333,8 +333,11 @@ async def test_an_error_does_not_end_the_call(
 
 
 async def test_replayed_status_callbacks_change_nothing(ringing: RingingCall) -> None:
-    """A replayed 'ringing' cannot take an answered call back, a replayed 'in-progress'
-    changes nothing, and a callback without a sequence number is ignored.
+    """Replayed status callbacks never move a call back.
+
+    A replayed 'ringing' cannot take an answered call back, a replayed
+    'in-progress' changes nothing, and a callback without a sequence number is
+    ignored.
     """
     session = ringing.active.session
     # Twilio's own callbacks so far (initiated, ringing) used the first numbers.
