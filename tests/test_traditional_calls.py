@@ -468,3 +468,22 @@ async def test_reasoning_model_answers(live: Live) -> None:
         ("low", 1500)
     }
     assert "Sorry, I didn't quite get that" not in " ".join(record.said("coach"))
+
+
+async def test_ambiguous_failure_finds_the_call_in_twilios_list(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio answered 500 after placing the call, and no callback came in time.
+
+    Before trying again, the dialer asks Twilio for the calls to the sleeper: the
+    first attempt is there, so it is the call, and nothing rings twice.
+    """
+    monkeypatch.setattr(dialer, "CREATE_CONFIRM_SECONDS", 0)
+    live.simulator.lost_status_events.update({"initiated", "ringing"})
+    live.simulator.fail("twilio", CREATE_CALL, status=500, after_handler=True)
+    record, events = await run_call(live, "wakes_quickly")
+    assert events[-1] == "awake"
+    assert len(live.simulator.network.calls) == 1
+    requests = live.simulator.recorder.requests_to("twilio", "Calls.json")
+    assert [(r.method, r.status) for r in requests] == [("POST", 500), ("GET", 200)]
+    assert record.application_error is None
