@@ -122,7 +122,7 @@ def mock_config_entry(
     """A Wake-up Coach entry with one sleeper."""
     return MockConfigEntry(
         domain=DOMAIN,
-        title="Wake-up Coach +15550100100",
+        title="Wake-up Coach …0100",
         unique_id=f"{DEFAULT_ACCOUNT_SID}_{DEFAULT_FROM_NUMBER}",
         entry_id=ENTRY_ID,
         data=account_data,

@@ -89,7 +89,7 @@ async def test_user_creates_entry(
         ),
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "Wake-up Coach +15550100100"
+    assert result["title"] == "Wake-up Coach …0100"
     assert result["data"] == {
         CONF_ACCOUNT_SID: DEFAULT_ACCOUNT_SID,
         CONF_AUTH_TOKEN: DEFAULT_AUTH_TOKEN,
@@ -298,7 +298,7 @@ async def test_reconfigure(
     assert init_integration.data[CONF_FROM_NUMBER] == "+15550100333"
     assert init_integration.data[CONF_AUTH_TOKEN] == DEFAULT_AUTH_TOKEN
     assert init_integration.unique_id == f"{DEFAULT_ACCOUNT_SID}_+15550100333"
-    assert init_integration.title == "Wake-up Coach +15550100333"
+    assert init_integration.title == "Wake-up Coach …0333"
     assert init_integration.state is ConfigEntryState.LOADED
 
 

@@ -254,12 +254,13 @@ async def _async_validate_safely(
 
 
 def _title(from_number: str) -> str:
-    """The entry's name: the caller-ID shows, as the account owner knows it.
+    """The entry's name: the caller-ID's last four digits.
 
-    It is the number every wake-up call comes from, on the sleepers' screens too;
-    masking it made two entries impossible to tell apart.
+    Enough to tell two entries apart (two masked digits were not), but not the
+    whole number: Home Assistant writes entry titles into its log (an entry that
+    is not ready, a failed setup), and logs never carry full phone numbers.
     """
-    return f"Wake-up Coach {from_number}"
+    return f"Wake-up Coach …{from_number[-4:]}"
 
 
 def _unique_id(data: Mapping[str, Any]) -> str:
