@@ -198,13 +198,45 @@ class Bridge:
             # OpenAI already failed: end the stream at once, the call goes turn-based.
             await twilio.close()
             return Outcome.FALLBACK
+        loads, a2b_base64 = orjson.loads, binascii.a2b_base64
         try:
             async for data in twilio.messages():
-                if isinstance(data, bytes):
+                # Checked here, not in a method of its own: Twilio sends fifty media
+                # frames a second, and every coroutine call costs time.
+                if type(data) is not str:
                     self._drop("a binary frame")
                     continue
-                if await self._twilio_message(data):
-                    break
+                if len(data) > MAX_TWILIO_MESSAGE:
+                    self._drop("an oversized frame")
+                    continue
+                try:
+                    message = loads(data)
+                except orjson.JSONDecodeError:
+                    self._drop("a frame that is not JSON")
+                    continue
+                if type(message) is not dict:
+                    self._drop("a frame that is not a JSON object")
+                    continue
+                event = message.get("event")
+                if event != "media":
+                    if await self._twilio_event(event, message):
+                        break
+                    continue
+                if self._stream_sid is None:
+                    self._drop("media before start")
+                    continue
+                media = message.get("media")
+                payload = media.get("payload") if type(media) is dict else None
+                if type(payload) is not str:
+                    self._drop("media without a payload")
+                    continue
+                try:
+                    a2b_base64(payload, strict_mode=True)
+                except ValueError:  # binascii.Error, or not ASCII at all
+                    self._drop("media with invalid base64")
+                    continue
+                if self._ready:
+                    await self.engine.append_audio(payload)
         finally:
             self._twilio = None
             self._cancel_timers()
@@ -212,39 +244,10 @@ class Bridge:
             self.outcome = Outcome.HUNG_UP
         return self.outcome
 
-    async def _twilio_message(self, data: str) -> bool:
-        """Handle one frame from Twilio; True when Twilio stopped the stream."""
-        if len(data) > MAX_TWILIO_MESSAGE:
-            self._drop("an oversized frame")
-            return False
-        try:
-            message = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            self._drop("a frame that is not JSON")
-            return False
-        if type(message) is not dict:
-            self._drop("a frame that is not a JSON object")
-            return False
-        event = message.get("event")
-        if event == "media":
-            if self._stream_sid is None:
-                self._drop("media before start")
-                return False
-            media = message.get("media")
-            payload = media.get("payload") if type(media) is dict else None
-            if type(payload) is not str:
-                self._drop("media without a payload")
-                return False
-            try:
-                binascii.a2b_base64(payload, strict_mode=True)
-            except binascii.Error:
-                self._drop("media with invalid base64")
-                return False
-            if self._ready:
-                await self.engine.append_audio(payload)
-            return False
+    async def _twilio_event(self, event: object, message: dict[str, Any]) -> bool:
+        """Handle a message from Twilio other than media; True when Twilio stopped the stream."""
         if event == "mark":
-            await self._mark_played(message)
+            self._mark_played(message)
             return False
         if event == "start":
             await self._start(message)
@@ -327,7 +330,7 @@ class Bridge:
             orjson.dumps({"event": "mark", "streamSid": sid, "mark": {"name": name}})
         )
 
-    async def _mark_played(self, message: dict[str, Any]) -> None:
+    def _mark_played(self, message: dict[str, Any]) -> None:
         mark = message.get("mark")
         name = mark.get("name") if type(mark) is dict else None
         if name == _END_MARK:
@@ -337,6 +340,12 @@ class Bridge:
             self._arm_silence()
             return
         marks = self._marks
+        if marks and marks[0][0] == name:
+            # The usual case: the oldest mark has played.
+            _, item_id, sent_ms = marks.popleft()
+            if item_id == self._item:
+                self._item_played_ms = sent_ms
+            return
         if not any(queued == name for queued, _, _ in marks):
             return  # cleared, or not ours
         while marks:

@@ -24,18 +24,37 @@ from .views import reject
 MAX_FRAME_BYTES = 256 * 1024
 
 
+class _Messages:
+    """Text frames as str, binary frames as bytes, until the socket closes.
+
+    An iterator class, not an async generator: each frame costs one coroutine
+    call fewer (Twilio sends fifty a second).
+    """
+
+    __slots__ = ("_receive",)
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self._receive = ws.receive
+
+    def __aiter__(self) -> _Messages:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        message = await self._receive()
+        if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
+            data: str | bytes = message.data
+            return data
+        raise StopAsyncIteration
+
+
 class _Socket:
     """Twilio's side of the stream, for the bridge."""
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self._ws = ws
 
-    async def messages(self) -> AsyncIterator[str | bytes]:
-        async for message in self._ws:
-            if message.type is WSMsgType.TEXT or message.type is WSMsgType.BINARY:
-                yield message.data
-            else:
-                return
+    def messages(self) -> AsyncIterator[str | bytes]:
+        return _Messages(self._ws)
 
     async def send(self, data: bytes) -> None:
         if not self._ws.closed:
