@@ -179,10 +179,12 @@ class SipLeg(MediaStreamSession):
 
     def _play_frame(self) -> None:
         super()._play_frame()
-        if self.playing and not self._playback:
+        model = self.model
+        # Played out: once the model has no more of the reply to send.
+        if self.playing and not self._playback and not (model and model.generating):
             self.playing = False
-            if self.model is not None:
-                self.model.playback("stopped")
+            if model is not None:
+                model.playback("stopped")
 
     def hang_up(self) -> None:
         """The other side ended the leg (a BYE)."""
@@ -223,9 +225,12 @@ class _ModelSocket:
             if call.leg is not None:
                 call.leg.play(base64.b64decode(event.get("delta", "")))
             return
-        if kind == "response.done" and call.leg is not None:
+        if kind == "response.created":
+            call.generating = True
+        if kind == "response.done":
+            call.generating = False
             response = event.get("response") or {}
-            if response.get("status") == "cancelled":
+            if response.get("status") == "cancelled" and call.leg is not None:
                 # On SIP the server stops what it has not played yet.
                 call.leg.clear()
         await call.broadcast(event)
@@ -251,6 +256,7 @@ class SipCall:
     state: str = "ringing"  # accepted, rejected, timed_out, cancelled, ended
     engine: str | None = None  # "realtime" or "live" once accepted
     model: RealtimeSession | LiveSession | None = None
+    generating: bool = False  # a Realtime response is under way
     decision: asyncio.Future[int] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -524,6 +530,8 @@ class SipService:
         if call is None or call.state in ("timed_out", "cancelled", "ended"):
             return _not_found()
         if action == "hangup":
+            if call.state == "rejected":
+                return _not_found()
             if call.state != "accepted":
                 return _error(409, "call_not_active", "The call has not been accepted.")
             self.sim.recorder.event("sip_hangup", call_id=call.call_id)
