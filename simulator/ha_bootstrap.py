@@ -386,6 +386,60 @@ class HomeAssistantApi:
             while await self._last_updated(CALL_BUTTON) in (button_before, None):  # noqa: ASYNC110 - polling another process
                 await asyncio.sleep(0.2)
 
+    async def ensure_sip(self, entry_id: str, sim_url: str) -> None:
+        """Live calls over SIP set up against the simulated OpenAI project, as by hand.
+
+        The options flow shows the webhook URL, which goes into the (simulated)
+        project's webhook settings on every start (the simulator forgets it); the
+        project's ID and signing secret go into the options once. The audio path
+        stays as it is (Media Stream unless changed): a call with
+        `transport: sip`, or the option, uses SIP.
+        """
+        async with self.session.get(f"{sim_url}/_sim/openai") as answer:
+            project = await answer.json()
+        flow = await self.request(
+            "POST",
+            "/api/config/config_entries/options/flow",
+            json={"handler": entry_id},
+        )
+        webhook_url = flow["description_placeholders"]["webhook_url"]
+        async with self.session.post(
+            f"{sim_url}/_sim/openai/webhook", json={"url": webhook_url}
+        ) as answer:
+            if answer.status != 200:
+                raise BootstrapError(f"the simulator refused {webhook_url}")
+        options = await self._entry_options(entry_id)
+        if options.get("openai_project_id") == project["project_id"]:
+            await self.request(
+                "DELETE", f"/api/config/config_entries/options/flow/{flow['flow_id']}"
+            )
+            return
+        LOGGER.info("setting up live calls over SIP with %s", project["project_id"])
+        form = {k: v for k, v in options.items() if k not in SIP_OPTION_KEYS}
+        form["sip"] = {
+            "openai_project_id": project["project_id"],
+            "openai_webhook_secret": project["webhook_secret"],
+        }
+        button_before = await self._last_updated(CALL_BUTTON)
+        result = await self.request(
+            "POST",
+            f"/api/config/config_entries/options/flow/{flow['flow_id']}",
+            json=form,
+        )
+        if result.get("type") != "create_entry":
+            raise BootstrapError(f"the SIP options were not stored: {result}")
+        # The entry reloads with them: wait until its button is back, written anew.
+        async with asyncio.timeout(60):
+            while await self._last_updated(CALL_BUTTON) in (button_before, None):  # noqa: ASYNC110 - polling another process
+                await asyncio.sleep(0.2)
+
+    async def _entry_options(self, entry_id: str) -> dict[str, Any]:
+        """The entry's options, from its diagnostics (secrets redacted)."""
+        diagnostics = await self.request(
+            "GET", f"/api/diagnostics/config_entry/{entry_id}"
+        )
+        return dict(diagnostics["data"]["options"])
+
     async def _entry_state(self, entry_id: str) -> str:
         entries = await self.request("GET", "/api/config/config_entries/entry")
         return next(str(e["state"]) for e in entries if e["entry_id"] == entry_id)
@@ -435,6 +489,13 @@ class HomeAssistantApi:
         return True
 
 
+# Options the SIP setup writes (or HA keeps), not fields of the options form.
+SIP_OPTION_KEYS = {
+    "openai_project_id",
+    "openai_webhook_secret",
+    "sip_webhook_id",
+    "sip_cloudhook",
+}
 # Config entry states that change by themselves (HA is starting or reloading it).
 SETTLING = {"not_loaded", "setup_in_progress", "unload_in_progress"}
 
@@ -480,7 +541,9 @@ async def bootstrap(
             await api.remove_online_only_entries()  # added by an older bootstrap
         if token_file is not None:
             await _ensure_phone_token(api, token_file, fresh=fresh)
-        await api.ensure_entry(sim_url)
+        entry_id = await api.ensure_entry(sim_url)
+        await api.wait_for_sleeper()
+        await api.ensure_sip(entry_id, sim_url)
         await api.wait_for_sleeper()
     except BaseException:
         await session.close()

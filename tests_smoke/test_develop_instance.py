@@ -197,6 +197,43 @@ async def test_realtime_call_from_the_dashboard(
     assert state["state"] == "awake"
 
 
+async def test_sip_call_through_the_rest_api(
+    home_assistant: HomeAssistantApi, simulator: Simulator
+) -> None:
+    """A live call over SIP: no WebSocket into Home Assistant, no audio through it.
+
+    Twilio dials OpenAI, whose signed webhook reaches HA's own webhook; HA accepts
+    and steers over the sideband.
+    """
+    api = home_assistant
+    simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    placed = simulator.network.expect_call()
+    response = await api.request(
+        "POST",
+        "/api/services/wakeup_coach/call?return_response",
+        json={"mode": "realtime", "engine": "realtime", "transport": "sip"},
+    )
+    assert response["service_response"]["transport"] == "sip"
+    record = await asyncio.wait_for(placed, 30)
+    await asyncio.wait_for(record.done.wait(), 120)
+    assert record.status == "completed"
+    assert record.application_error is None
+    assert record.stream_sids == []  # no WebSocket into Home Assistant
+    assert record.dials[-1]["DialCallStatus"] == "completed"
+    assert [e["status"] for e in simulator.recorder.events_named("sip_webhook")][
+        -2:
+    ] == [200, 200]
+    assert simulator.recorder.events_named("sip_accepted")[-1]["engine"] == "realtime"
+    assert record.said("sleeper")[-1] == "Thanks, goodbye!"
+    async with asyncio.timeout(30):
+        while (
+            await api.request("GET", "/api/states/binary_sensor.alice_call_in_progress")
+        )["state"] != "off":
+            await asyncio.sleep(0.2)
+    state = await api.request("GET", "/api/states/sensor.alice_last_call_result")
+    assert state["state"] == "awake"
+
+
 async def test_proof_comes_from_alices_phone(
     home_assistant: HomeAssistantApi, config_dir: Path, simulator: Simulator
 ) -> None:
