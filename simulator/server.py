@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
+import ssl
 from typing import Any
 
 import aiohttp
@@ -42,11 +43,14 @@ class Simulator:
         speed: float = 1.0,
         allow_insecure_streams: bool = True,
         use_espeak: bool | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """Prepare the simulated world; nothing listens until `start`.
 
         speed: how much faster than real time calls run (tests use 20-50).
         allow_insecure_streams: accept ws:// stream URLs (real Twilio wants wss://).
+        ssl_context: what Twilio's requests to https/wss URLs trust (a test
+        certificate authority, for a reverse proxy in front of Home Assistant).
         """
         self.world = world or SimulatedWorld()
         self.clock = SimClock(speed)
@@ -61,6 +65,7 @@ class Simulator:
         self.live = openai_live.LiveService(self)
         self.sip = SipService(self)
         self.allow_insecure_streams = allow_insecure_streams
+        self.ssl_context = ssl_context
         # Real seconds Twilio waits for a webhook (TwiML or status) before giving up.
         self.webhook_timeout = 15.0
         # Status callback events the network "loses" (Twilio does not resend them).
@@ -172,7 +177,12 @@ class Simulator:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         """Listen; port 0 picks a free one."""
-        self._session = aiohttp.ClientSession()
+        self._session = aiohttp.ClientSession(
+            # The system's resolver, as for a Twilio that looks up the host name.
+            connector=aiohttp.TCPConnector(
+                ssl=self.ssl_context or True, resolver=aiohttp.ThreadedResolver()
+            )
+        )
         self._runner = web.AppRunner(
             self.build_app(), access_log=None, shutdown_timeout=1.0
         )

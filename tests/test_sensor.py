@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNKNOWN, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -17,6 +18,12 @@ from custom_components.wakeup_coach.models import CallResult
 from .conftest import SLEEPER_SUBENTRY_ID
 
 pytestmark = pytest.mark.usefixtures("init_integration")
+
+
+@pytest.fixture(autouse=True)
+def frozen_time(freezer: FrozenDateTimeFactory) -> None:
+    """One fixed instant: the self-test's time is among its sensor's attributes."""
+    freezer.move_to("2026-11-02T05:30:00+00:00")
 
 
 @pytest.fixture

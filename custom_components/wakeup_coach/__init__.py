@@ -36,13 +36,20 @@ from .const import (
     LOGGER,
     SUBENTRY_SLEEPER,
 )
+from .credentials import (
+    all_issue_ids as credentials_issue_ids,
+    async_credentials_accepted,
+    async_credentials_issue,
+)
 from .data import WakeupCoachConfigEntry, WakeupCoachData
 from .entity import async_create_sleeper_device
 from .models import SleeperConfig
 from .openai_client import async_check_openai, async_create_openai_client
-from .public_url import ISSUE_NO_PUBLIC_URL, async_check_public_url
+from .public_url import ISSUE_NO_PUBLIC_URL, ISSUE_NOT_HTTPS, async_check_public_url
 from .realtime import ISSUE_STREAM
 from .scheduler import AlarmOptions, AlarmState, SleeperAlarm
+from .selftest import ISSUE_SELFTEST, SelfTester
+from .selftest_view import SelfTestStreamView, SelfTestTwimlView
 from .services import async_setup_services
 from .sip_call import ISSUE_SIP
 from .sip_options import async_remove_cloudhook
@@ -69,6 +76,9 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and Twilio's endpoints, which exist while no entry is loaded."""
     async_setup_services(hass)
+    # Before the call and stream views: their paths start the same way.
+    hass.http.register_view(SelfTestTwimlView())
+    hass.http.register_view(SelfTestStreamView())
     hass.http.register_view(TwilioCallView())
     hass.http.register_view(TwilioStreamView())
     return True
@@ -85,6 +95,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
     try:
         await twilio.async_get_account()
     except TwilioAuthError as err:
+        async_credentials_issue(hass, entry.entry_id, "twilio")
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="twilio_auth_failed"
         ) from err
@@ -94,6 +105,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
             translation_key="twilio_unavailable",
             translation_placeholders={"error": str(err)},
         ) from err
+    async_credentials_accepted(hass, entry.entry_id, "twilio")
 
     client = await async_create_openai_client(
         hass,
@@ -103,6 +115,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
     try:
         await async_check_openai(client)
     except openai.AuthenticationError as err:
+        async_credentials_issue(hass, entry.entry_id, "openai")
         raise ConfigEntryAuthFailed(
             translation_domain=DOMAIN, translation_key="openai_auth_failed"
         ) from err
@@ -110,6 +123,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
         # Calls still go out and speak fallback lines without OpenAI, so an outage
         # must not keep the alarms from loading.
         LOGGER.warning("OpenAI is not reachable at the moment: %s", err)
+    else:
+        async_credentials_accepted(hass, entry.entry_id, "openai")
 
     store = SettingsStore(hass, entry.entry_id)
     sleeper_subentries = {
@@ -157,6 +172,23 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
         hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, _hang_up_on_stop)
     )
     async_check_public_url(hass, entry.entry_id, require_https=require_https)
+    selftest = SelfTester(
+        hass,
+        entry_id=entry.entry_id,
+        auth_token=entry.data[CONF_AUTH_TOKEN],
+        require_https=require_https,
+    )
+    calls.preflight = selftest.async_realtime_preflight
+    calls.stream_listeners.append(selftest.record_stream)
+
+    @callback
+    def _credentials_refused(service: str) -> None:
+        async_credentials_issue(hass, entry.entry_id, service)
+        if service == "openai":
+            # (Twilio's refusal reloads the entry, whose setup asks for new ones.)
+            entry.async_start_reauth(hass)
+
+    calls.credentials_listeners.append(_credentials_refused)
     alarm_store = AlarmStore(hass, entry.entry_id)
     alarms = await _async_alarms(hass, entry, sleepers, calls, alarm_store)
     entry.runtime_data = WakeupCoachData(
@@ -167,6 +199,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
         alarm_store=alarm_store,
         calls=calls,
         alarms=alarms,
+        selftest=selftest,
     )
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
@@ -177,6 +210,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: WakeupCoachConfigEntry) 
             entry.async_on_unload(alarm.async_start())
 
     entry.async_on_unload(async_at_started(hass, _start_alarms))
+
+    @callback
+    def _start_selftest(_hass: HomeAssistant) -> None:
+        # Through Home Assistant's own HTTP server, so once it answers.
+        calls.spawn(selftest.async_run(), "connectivity self-test")
+
+    entry.async_on_unload(async_at_started(hass, _start_selftest))
     # Options, sleepers added, changed or removed, new credentials: start over cleanly.
     entry.async_on_unload(entry.add_update_listener(_async_reload_entry))
     return True
@@ -271,6 +311,7 @@ async def async_unload_entry(
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
         await entry.runtime_data.calls.async_shutdown()
+        await entry.runtime_data.selftest.async_shutdown()
         await entry.runtime_data.store.async_flush()
         await entry.runtime_data.alarm_store.async_flush()
     return unloaded
@@ -284,4 +325,8 @@ async def async_remove_entry(
     await AlarmStore(hass, entry.entry_id).async_remove()
     for issue in (ISSUE_NO_PUBLIC_URL, ISSUE_STREAM, ISSUE_SIP):
         ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    for issue in (ISSUE_NOT_HTTPS, ISSUE_SELFTEST):
+        ir.async_delete_issue(hass, DOMAIN, f"{issue}_{entry.entry_id}")
+    for issue_id in credentials_issue_ids(entry.entry_id):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
     await async_remove_cloudhook(hass, entry.options)

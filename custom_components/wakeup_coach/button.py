@@ -6,6 +6,7 @@ from homeassistant.components.button import ButtonEntity, ButtonEntityDescriptio
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .account_entity import AccountEntity
 from .data import WakeupCoachConfigEntry
 from .entity import WakeupCoachEntity
 from .models import CallMode
@@ -15,6 +16,9 @@ from .sleeper import Sleeper
 PARALLEL_UPDATES = 1
 
 CALL_NOW = ButtonEntityDescription(key="call_now", translation_key="call_now")
+RUN_SELF_TEST = ButtonEntityDescription(
+    key="run_self_test", translation_key="run_self_test"
+)
 
 
 async def async_setup_entry(
@@ -22,13 +26,14 @@ async def async_setup_entry(
     entry: WakeupCoachConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add a call-now button per sleeper."""
+    """Add a call-now button per sleeper, and the account's self-test button."""
     add_sleeper_entities(
         entry,
         async_add_entities,
         [CALL_NOW],
         lambda sleeper, description: CallNowButton(entry, sleeper, description),
     )
+    async_add_entities([SelfTestButton(entry, RUN_SELF_TEST)])
 
 
 class CallNowButton(WakeupCoachEntity, ButtonEntity):
@@ -47,3 +52,11 @@ class CallNowButton(WakeupCoachEntity, ButtonEntity):
     async def async_press(self) -> None:
         """Dial."""
         await self.entry.runtime_data.async_call_now(self.sleeper, CallMode.AUTO)
+
+
+class SelfTestButton(AccountEntity, ButtonEntity):
+    """Run the connectivity self-test now; its sensor shows the result."""
+
+    async def async_press(self) -> None:
+        """Test."""
+        await self.selftest.async_run()

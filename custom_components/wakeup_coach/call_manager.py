@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from datetime import timedelta
 from functools import partial
@@ -58,9 +58,16 @@ from .const import (
     LOGGER,
 )
 from .dialer import Dialer, DialStoppedError
-from .models import CallMode, CallResult, CallTrigger, EngineKind, RealtimeTransport
+from .models import (
+    CallMode,
+    CallResult,
+    CallTrigger,
+    EngineKind,
+    RealtimeTransport,
+    TriggerKind,
+)
 from .modes import ModeHandler, choose_mode, choose_transport
-from .openai_client import async_chat_reply
+from .openai_client import ChatUnavailableError, async_chat_reply
 from .openai_sip import IncomingCall, SipControl, sip_uri
 from .phone import mask_phone
 from .phrases import phrases_for
@@ -153,6 +160,15 @@ class CallManager:
         self._webhook_trouble: tuple[str, float] | None = None
         # Told about every call that ended (the alarm scheduler redials).
         self.finished_listeners: list[Callable[[CallSession], None]] = []
+        # Asked before a live call: why it must go turn-based (the connectivity
+        # self-test fails), as extra data for its `dialing` event; None if it need not.
+        self.preflight: Callable[[], Awaitable[dict[str, str] | None]] | None = None
+        # Told whether Twilio could open a live call's Media Stream.
+        self.stream_listeners: list[
+            Callable[[CallSession | None, bool, str | None], None]
+        ] = []
+        # Told when Twilio or OpenAI refuse the entry's credentials ("twilio", "openai").
+        self.credentials_listeners: list[Callable[[str], None]] = []
 
     @property
     def registry(self) -> CallRegistry:
@@ -251,9 +267,39 @@ class CallManager:
         if sleeper.call_in_progress:
             raise _error("call_in_progress", sleeper=sleeper.config.name)
         mode = choose_mode(mode, sleeper.settings, random.random)
+        # A call over SIP needs no WebSocket into Home Assistant: the transport is
+        # chosen first, and only a Media Stream call waits for the self-test.
         chosen_transport = (
             self.choose_transport(transport) if mode is CallMode.REALTIME else None
         )
+        mode_reason: dict[str, str] = {}
+        if (
+            chosen_transport is RealtimeTransport.MEDIA_STREAM
+            and self.preflight is not None
+            and trigger.kind is not TriggerKind.TEST
+        ):
+            if (reason := await self.preflight()) is None:
+                pass
+            elif self._sip_may_replace_stream(transport):
+                LOGGER.info(
+                    "The call to %s goes over SIP: Twilio cannot reach Home "
+                    "Assistant for a Media Stream (see the repair issue)",
+                    sleeper.config.name,
+                )
+                chosen_transport = RealtimeTransport.SIP
+                mode_reason = {"transport_reason": reason.pop("mode_reason", "")}
+                mode_reason |= reason
+            else:
+                LOGGER.warning(
+                    "The call to %s goes turn-based: Twilio cannot reach Home "
+                    "Assistant for a live call (see the repair issue)",
+                    sleeper.config.name,
+                )
+                mode = CallMode.TRADITIONAL
+                chosen_transport = None
+                mode_reason = reason
+            if sleeper.call_in_progress:  # placed while the self-test ran
+                raise _error("call_in_progress", sleeper=sleeper.config.name)
         # Also clears the repair issue once a URL has been set.
         base = async_check_public_url(
             self.hass, self.entry_id, require_https=self.require_https
@@ -284,7 +330,7 @@ class CallManager:
         )
         self.registry.add(call)
         sleeper.set_call_in_progress(in_progress=True)
-        self._emit(sleeper, "dialing", session, trigger=trigger.kind)
+        self._emit(sleeper, "dialing", session, trigger=trigger.kind, **mode_reason)
         form = self._create_form(call, sleeper)
         LOGGER.info(
             "Calling %s (%s) in %s mode",
@@ -344,6 +390,7 @@ class CallManager:
             # Whatever stopped us (Twilio, cancellation, a bug), nothing may stay "in progress".
             if isinstance(err, TwilioAuthError):
                 self._abandon(call)
+                self.credentials_refused("twilio")
                 self.hass.config_entries.async_schedule_reload(self.entry_id)
                 raise _error("twilio_auth_failed") from err
             if session.hang_up_requested and isinstance(
@@ -440,8 +487,7 @@ class CallManager:
             policy=policy,
             proof=lambda: tracker.state(session.created_at),
             chat=partial(
-                async_chat_reply,
-                self.openai,
+                self._chat,
                 str(self._option(CONF_CHAT_MODEL, DEFAULT_CHAT_MODEL)),
                 time_limit=CHAT_TIMEOUT,
             ),
@@ -484,6 +530,24 @@ class CallManager:
             now=lambda: dt_util.as_local(dt_util.utcnow()),
             max_duration=self.max_call,
         )
+
+    async def _chat(
+        self, model: str, messages: list[dict[str, str]], *, time_limit: float
+    ) -> str:
+        """A coach reply; a refused API key is reported (the call speaks a fallback line)."""
+        try:
+            return await async_chat_reply(
+                self.openai, model, messages, time_limit=time_limit
+            )
+        except ChatUnavailableError as err:
+            if isinstance(err.__cause__, openai.AuthenticationError):
+                self.credentials_refused("openai")
+            raise
+
+    def credentials_refused(self, service: str) -> None:
+        """Twilio or OpenAI refused the entry's credentials during a call."""
+        for listener in list(self.credentials_listeners):
+            listener(service)
 
     def _engine(self, session: CallSession) -> VoiceEngine:
         assert session.engine is not None  # noqa: S101
@@ -548,10 +612,20 @@ class CallManager:
             "The live call to %s continues turn-based: %s", sleeper.config.name, reason
         )
         self._emit(sleeper, "fallback", call_session, reason=reason)
+        if reason == "openai_auth_failed":
+            self.credentials_refused("openai")
 
-    def stream_state(self, *, connected: bool, reason: str | None = None) -> None:
+    def stream_state(
+        self,
+        *,
+        connected: bool,
+        reason: str | None = None,
+        session: CallSession | None = None,
+    ) -> None:
         """Whether Twilio could open the Media Stream: a repair issue explains when not."""
         async_stream_issue(self.hass, self.entry_id, connected=connected, reason=reason)
+        for listener in list(self.stream_listeners):
+            listener(session, connected, reason)
 
     def sip_state(self, *, connected: bool, cause: str = "", detail: str = "") -> None:
         """Whether SIP calls reach Home Assistant: a repair issue names the cause when not."""

@@ -11,6 +11,7 @@ from .call_manager import CallManager
 from .call_session import CallSession
 from .models import CallMode, CallTrigger, EngineKind, RealtimeTransport
 from .scheduler import SleeperAlarm
+from .selftest import SelfTester
 from .sleeper import Sleeper
 from .store import AlarmStore, SettingsStore
 from .twilio_rest import TwilioRestClient
@@ -27,6 +28,7 @@ class WakeupCoachData:
     alarm_store: AlarmStore
     calls: CallManager
     alarms: dict[str, SleeperAlarm]
+    selftest: SelfTester
 
     async def async_call_now(
         self,

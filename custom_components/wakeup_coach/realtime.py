@@ -44,8 +44,14 @@ class RealtimeHost(Protocol):
     def fallback(self, call_session: CallSession, reason: str) -> None:
         """The call continues turn-based: fire the `fallback` event."""
 
-    def stream_state(self, *, connected: bool, reason: str | None = None) -> None:
-        """Whether Twilio could open the Media Stream (a repair issue when not)."""
+    def stream_state(
+        self,
+        *,
+        connected: bool,
+        reason: str | None = None,
+        session: CallSession | None = None,
+    ) -> None:
+        """Whether Twilio could open the Media Stream of a call (a repair issue when not)."""
 
     async def redirect(self, call_sid: str, url: str) -> None:
         """Send the live call to new TwiML through the REST API."""
@@ -135,7 +141,7 @@ class RealtimeCall:
         """Carry the Media Stream until either side ends it."""
         assert self.bridge is not None  # noqa: S101 - claimed only after the answer
         self.session.mark("stream_connected", self.now())
-        self.host.stream_state(connected=True)
+        self.host.stream_state(connected=True, session=self.session)
         outcome = await self.bridge.run(socket)
         LOGGER.debug(
             "The Media Stream of the call to %s ended: %s",
@@ -156,7 +162,7 @@ class RealtimeCall:
         if bridge is None or not self._stream_claimed:
             reason = "stream_failed"
             # Twilio gave up on the WebSocket (a refused upgrade, a proxy, TLS).
-            self.host.stream_state(connected=False, reason=reason)
+            self.host.stream_state(connected=False, reason=reason, session=self.session)
         else:
             reason = bridge.failure or "stream_ended"
         self._go_turn_based(reason)
@@ -173,7 +179,9 @@ class RealtimeCall:
             session.sleeper.name,
             STREAM_CONNECT_SECONDS,
         )
-        self.host.stream_state(connected=False, reason="stream_never_connected")
+        self.host.stream_state(
+            connected=False, reason="stream_never_connected", session=session
+        )
         self._go_turn_based("stream_never_connected")
         self._stream_token = None  # a late upgrade finds nothing to connect to
         if session.call_sid:

@@ -15,10 +15,12 @@ from homeassistant.components.sensor import (
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .account_entity import AccountEntity
 from .data import WakeupCoachConfigEntry
 from .entity import WakeupCoachEntity
 from .models import CallResult
 from .platform_setup import add_sleeper_entities
+from .selftest import SelfTester, Verdict
 from .sleeper import Sleeper
 
 PARALLEL_UPDATES = 0
@@ -54,13 +56,66 @@ SENSORS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class AccountSensorDescription(SensorEntityDescription):
+    """A sensor whose value is read from the account's self-test."""
+
+    value_fn: Callable[[SelfTester], str | None]
+    attributes_fn: Callable[[SelfTester], dict[str, Any] | None]
+
+
+def _selftest_attributes(selftest: SelfTester) -> dict[str, Any] | None:
+    if (last := selftest.last) is None:
+        return None
+    attributes = last.as_dict()
+    del attributes["result"]
+    return attributes
+
+
+def _stream_attributes(selftest: SelfTester) -> dict[str, Any] | None:
+    if (last := selftest.last_stream) is None:
+        return None
+    attributes = last.as_dict()
+    del attributes["connected"]
+    return attributes
+
+
+ACCOUNT_SENSORS = (
+    AccountSensorDescription(
+        key="connectivity_self_test",
+        translation_key="connectivity_self_test",
+        device_class=SensorDeviceClass.ENUM,
+        options=[verdict.value for verdict in Verdict],
+        value_fn=lambda selftest: selftest.last.verdict if selftest.last else None,
+        attributes_fn=_selftest_attributes,
+    ),
+    AccountSensorDescription(
+        key="last_stream_connection",
+        translation_key="last_stream_connection",
+        device_class=SensorDeviceClass.ENUM,
+        options=["connected", "not_connected"],
+        value_fn=lambda selftest: (
+            None
+            if selftest.last_stream is None
+            else "connected"
+            if selftest.last_stream.connected
+            else "not_connected"
+        ),
+        attributes_fn=_stream_attributes,
+    ),
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: WakeupCoachConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the sensors of every sleeper."""
+    """Add the sensors of every sleeper, and the account's connectivity sensors."""
     add_sleeper_entities(entry, async_add_entities, SENSORS, SleeperSensor)
+    async_add_entities(
+        AccountSensor(entry, description) for description in ACCOUNT_SENSORS
+    )
 
 
 class SleeperSensor(WakeupCoachEntity, SensorEntity):
@@ -77,3 +132,19 @@ class SleeperSensor(WakeupCoachEntity, SensorEntity):
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Details (what the next call is for)."""
         return self.entity_description.attributes_fn(self.sleeper)
+
+
+class AccountSensor(AccountEntity, SensorEntity):
+    """The last self-test, or the last live call's stream connection."""
+
+    entity_description: AccountSensorDescription
+
+    @property
+    def native_value(self) -> str | None:
+        """Read the value."""
+        return self.entity_description.value_fn(self.selftest)
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """When, each step with its time, what failed."""
+        return self.entity_description.attributes_fn(self.selftest)

@@ -31,14 +31,17 @@ from .const import (
     SERVICE_CALL,
     SERVICE_CONFIRM_AWAKE,
     SERVICE_HANG_UP,
+    SERVICE_SELF_TEST,
     SERVICE_SKIP_NEXT,
     SERVICE_SNOOZE,
+    SERVICE_TEST_CALL,
 )
 from .data import WakeupCoachConfigEntry, WakeupCoachData
 from .models import CallMode, EngineKind, RealtimeTransport
 from .scheduler import MAX_SNOOZE_MINUTES
 from .schema import vol
 from .sleeper import Sleeper
+from .testcall import async_test_call
 
 TARGET_SCHEMA = {
     vol.Optional(ATTR_SLEEPER): cv.string,
@@ -71,6 +74,10 @@ SCHEMAS: dict[str, vol.Schema] = {
     ),
     SERVICE_SKIP_NEXT: vol.Schema(
         {**TARGET_SCHEMA, vol.Optional(ATTR_UNDO, default=False): cv.boolean}
+    ),
+    SERVICE_SELF_TEST: vol.Schema({vol.Optional(ATTR_CONFIG_ENTRY_ID): cv.string}),
+    SERVICE_TEST_CALL: vol.Schema(
+        {**TARGET_SCHEMA, vol.Optional(ATTR_ENGINE): vol.Coerce(EngineKind)}
     ),
 }
 
@@ -183,6 +190,34 @@ async def _async_skip_next(hass: HomeAssistant, call: ServiceCall) -> ServiceRes
     return {"skipped": alarm.skip_next().isoformat()}
 
 
+@callback
+def async_resolve_entry(hass: HomeAssistant, call: ServiceCall) -> WakeupCoachData:
+    """The entry an account-wide action is for: the one named, or the only one loaded."""
+    if entry_id := call.data.get(ATTR_CONFIG_ENTRY_ID):
+        target: WakeupCoachConfigEntry | None = hass.config_entries.async_get_entry(
+            entry_id
+        )
+        if target is None or target.domain != DOMAIN:
+            raise _error("entry_not_found", config_entry_id=entry_id)
+        if target.state is not ConfigEntryState.LOADED:
+            raise _error("entry_not_loaded")
+        return target.runtime_data
+    entries = _loaded_entries(hass)
+    if len(entries) == 1:
+        return entries[0].runtime_data
+    raise _error("entry_required" if entries else "entry_not_loaded")
+
+
+async def _async_self_test(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    result = await async_resolve_entry(hass, call).selftest.async_run()
+    return result.as_dict()
+
+
+async def _async_test_call(hass: HomeAssistant, call: ServiceCall) -> ServiceResponse:
+    data, sleeper = async_resolve_sleeper(hass, call)
+    return await async_test_call(data.calls, sleeper, call.data.get(ATTR_ENGINE))
+
+
 type Handler = Callable[
     [HomeAssistant, ServiceCall], Coroutine[Any, Any, ServiceResponse | None]
 ]
@@ -192,9 +227,17 @@ HANDLERS: dict[str, Handler] = {
     SERVICE_CONFIRM_AWAKE: _async_confirm_awake,
     SERVICE_SNOOZE: _async_snooze,
     SERVICE_SKIP_NEXT: _async_skip_next,
+    SERVICE_SELF_TEST: _async_self_test,
+    SERVICE_TEST_CALL: _async_test_call,
 }
 # Actions that answer with what they did (the call's id, the time scheduled).
-WITH_RESPONSE = {SERVICE_CALL, SERVICE_SNOOZE, SERVICE_SKIP_NEXT}
+WITH_RESPONSE = {
+    SERVICE_CALL,
+    SERVICE_SNOOZE,
+    SERVICE_SKIP_NEXT,
+    SERVICE_SELF_TEST,
+    SERVICE_TEST_CALL,
+}
 
 
 @callback

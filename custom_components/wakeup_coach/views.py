@@ -41,20 +41,20 @@ def reject(
     return web.Response(status=status)
 
 
-class _BodyTooLargeError(Exception):
+class BodyTooLargeError(Exception):
     """More than MAX_BODY_BYTES."""
 
 
-async def _read_form(request: web.Request) -> dict[str, str]:
+async def read_form(request: web.Request) -> dict[str, str]:
     """The whole form, read chunk by chunk, never past the size limit or the deadline."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise _BodyTooLargeError
+        raise BodyTooLargeError
     body = bytearray()
     async with asyncio.timeout(BODY_DEADLINE_SECONDS):
         while chunk := await request.content.readany():
             body += chunk
             if len(body) > MAX_BODY_BYTES:
-                raise _BodyTooLargeError
+                raise BodyTooLargeError
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
@@ -72,8 +72,8 @@ class TwilioCallView(HomeAssistantView):
         """Authenticate, then hand the request to the call."""
         hass = request.app[KEY_HASS]
         try:
-            form = await _read_form(request)
-        except _BodyTooLargeError:
+            form = await read_form(request)
+        except BodyTooLargeError:
             return reject(
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large", call_id
             )

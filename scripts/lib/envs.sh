@@ -41,19 +41,55 @@ venv_dir() { printf '%s/venv-%s' "$CACHE" "$1"; }
 # --- system packages ----------------------------------------------------------------
 
 # espeak-ng and sox give the simulator's sleepers real speech; without them it falls
-# back to synthetic audio. Installed when we are root on Debian and they are missing.
+# back to synthetic audio. nginx is the reverse proxy the connectivity self-test is
+# tested behind (tests/test_selftest_proxy.py starts its own on loopback ports; the
+# package's service is never started). Installed when we are root on Debian and they
+# are missing.
 apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null 2>&1 \
         || { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >/dev/null; }
+}
+
+# apt_install_no_services PKG...: install without starting any service the packages
+# bring (nginx's would take port 80): a policy-rc.d that refuses, unless one exists.
+apt_install_no_services() {
+    local policy=/usr/sbin/policy-rc.d rc=0
+    if [ -e "$policy" ]; then apt_install "$@" || rc=$?; return "$rc"; fi
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+    apt_install "$@" || rc=$?
+    rm -f "$policy"
+    return "$rc"
 }
 
 ensure_system_packages() {
     [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null || return 0
     local missing=() tool
     for tool in espeak-ng sox; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    log "installing ${missing[*]}"
-    apt_install "${missing[@]}" || log "could not install ${missing[*]}; the simulator will use synthetic audio"
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        apt_install "${missing[@]}" || log "could not install ${missing[*]}; the simulator will use synthetic audio"
+    fi
+    if [ ! -x /usr/sbin/nginx ]; then
+        log "installing nginx (its service stays off)"
+        apt_install_no_services nginx || log "could not install nginx; the reverse proxy tests will fail"
+    fi
+}
+
+# The sid root filesystem runs the latest environment's tests, which start nginx too:
+# installed into it without rebuilding it (others may be using it), services refused.
+ensure_rootfs_nginx() {
+    [ -x "$ROOTFS/usr/sbin/nginx" ] && return 0
+    local lock; exec {lock}>"$CACHE/rootfs-apt.lock"
+    flock -x "$lock"
+    if [ ! -x "$ROOTFS/usr/sbin/nginx" ]; then
+        log "installing nginx into ${ROOTFS#"$REPO"/} (its service stays off)"
+        [ -e "$ROOTFS/usr/sbin/policy-rc.d" ] \
+            || { printf '#!/bin/sh\nexit 101\n' >"$ROOTFS/usr/sbin/policy-rc.d" && chmod 755 "$ROOTFS/usr/sbin/policy-rc.d"; }
+        chroot "$ROOTFS" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
+            bash -c 'apt-get install -y -q nginx >/dev/null 2>&1 || { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q nginx >/dev/null; }' \
+            || log "could not install nginx into the root filesystem; the reverse proxy tests will fail in latest"
+    fi
+    exec {lock}>&-
 }
 
 # ensure_chromium ENV: Debian's chromium where ENV runs (the browser tests and
@@ -193,7 +229,7 @@ _unmount_rootfs() {
 uses_py314() { [ "$1" != oldest ]; }
 
 # Variables a command may need inside the chroot, which starts from an empty environment.
-PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_DEVELOP_URL WAKEUP_SIM_PORT COLUMNS)
+PASS_ENV=(TERM CI PYTEST_ADDOPTS WAKEUP_BENCH WAKEUP_DEVELOP_PORT WAKEUP_DEVELOP_URL WAKEUP_SIM_PORT COLUMNS WAKEUP_REQUIRE_NGINX)
 
 # enter_env ENV: make the environment usable by background jobs too (mount the root
 # filesystem now, in this shell, and unmount it when this script exits).
@@ -285,6 +321,7 @@ ensure_venv() {
     [ -f "$(requirements_file "$env")" ] || die "unknown environment $env"
     pick_python "$env"
     enter_env "$env"
+    if [ "$PYTHON_KIND" = chroot ]; then ensure_rootfs_nginx; fi
     local stamp; stamp=$(venv_stamp "$env") || exit 1
     # One build at a time per venv: a second run waits, then finds it current.
     mkdir -p "$CACHE"
