@@ -16,7 +16,7 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import async_capture_events
 
-from custom_components.wakeup_coach import realtime, selftest, voice_engine
+from custom_components.wakeup_coach import realtime, selftest, testcall, voice_engine
 from custom_components.wakeup_coach.const import DOMAIN, EVENT_CALL, SERVICE_CALL
 from custom_components.wakeup_coach.selftest import (
     SelfTester,
@@ -26,7 +26,7 @@ from custom_components.wakeup_coach.selftest import (
     Verdict,
 )
 from simulator.server import Simulator
-from simulator.sleepers import SCRIPTS
+from simulator.sleepers import SCRIPTS, Say, SleeperScript
 
 from .conftest import CLOSED_PORT_URL, ENTRY_ID, SLEEPER_NUMBER, Live
 
@@ -264,3 +264,43 @@ async def test_last_stream_connection(live: Live) -> None:
     assert state.state == "connected"
     assert state.attributes["sleeper"] == "Alice"
     assert state.attributes["connect_ms"] >= 0
+
+
+CHATTY = SleeperScript(
+    name="chatty",
+    description="Answers a test call and chats, never says goodbye.",
+    lines=(Say("Hello? Oh, the test call."),),
+    then=Say("Sounds good."),
+)
+
+
+async def test_test_call_reports_and_ends_itself(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test call says how far it got and when, skips the self-test, and hangs up."""
+    monkeypatch.setattr(testcall, "TALK_SECONDS", 4.0)
+    live.simulator.network.scripts[SLEEPER_NUMBER] = CHATTY
+    runs = len(selftester(live).history)
+    placed = live.simulator.network.expect_call()
+    report = await live.hass.services.async_call(
+        DOMAIN, "test_call", {}, blocking=True, return_response=True
+    )
+    assert isinstance(report, dict)
+    assert (
+        report["twiml_fetched"],
+        report["stream_connected"],
+        report["openai_answered"],
+        report["fallback_reason"],
+        report["timed_out"],
+    ) == (True, True, True, None, False)
+    timings = report["timings_ms"]
+    assert 0 < timings["twiml_fetched"] <= timings["stream_connected"]
+    assert timings["openai_answered"] > 0
+    assert len(selftester(live).history) == runs  # no self-test for a test call
+    record = await placed
+    await record.done.wait()
+    await live.wait_idle()
+    last = live.entry.runtime_data.calls.history[0]
+    assert last["trigger"] == "test"
+    assert record.ended_by == "rest"  # the test call hung up by itself
+    assert record.said("coach")  # the coach spoke before the hang-up
