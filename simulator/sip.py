@@ -59,7 +59,8 @@ INVITE to the project that did not come from the integration's call.
 Recorder events: sip_invite {sid, uri, headers}, sip_refused {code, reason},
 sip_webhook {type, status, webhook_id}, sip_accepted {engine, session},
 sip_rejected {status_code}, sip_hangup {call_id}, sip_sideband {engine},
-sip_ended {call_id, reason}.
+sip_ended {call_id, reason}, sip_leg_cut_speech {queued_ms} (the leg ended with
+model speech not yet played).
 """
 
 from __future__ import annotations
@@ -205,6 +206,9 @@ class SipLeg(MediaStreamSession):
             for task in loops:
                 with suppress(asyncio.CancelledError):
                     await task
+            if self._queued_speech():
+                # The line went down while the model's speech was still to be heard.
+                self._event("sip_leg_cut_speech", queued_ms=self._queued_ms())
             self._end_coach_utterance()
         if self.call.record.ended_by == "sleeper":
             raise CallEnded

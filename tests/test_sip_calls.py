@@ -43,6 +43,7 @@ from simulator.accounts import (
 )
 from simulator.phone_network import CallRecord
 from simulator.server import Simulator
+from simulator.sip import SipCall
 from simulator.sleepers import SCRIPTS, Say, SleeperScript
 
 from .conftest import ENTRY_ID, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live, until
@@ -214,6 +215,7 @@ async def test_wakes_quickly(live: Live, engine: str) -> None:
     assert record.dials[0]["DialCallStatus"] == "completed"
     ended = live.simulator.recorder.events_named("sip_ended")
     assert [event["reason"] for event in ended] == ["close_requested"]
+    assert live.simulator.recorder.events_named("sip_leg_cut_speech") == []
     assert record.said("coach")[-1].startswith(
         ("Glad you're up", "Have a wonderful", "Well done")
     )
@@ -595,6 +597,35 @@ async def test_webhook_rejects_strangers(live: Live) -> None:
     )
     assert await asyncio.wait_for(impostor.decision, 5) == 603
     assert accepts(live.simulator) == []
+
+
+@pytest.mark.usefixtures("webhook_url")
+async def test_webhook_with_another_token_for_our_call(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signed announcement of the ringing call, but with a token HA never gave out.
+
+    It is rejected, never accepted (the call goes on turn-based); the genuine
+    announcements, signed with another secret here, are refused as well.
+    """
+    sip = live.simulator.sip
+    sip.signing_secret = WRONG_SECRET
+    genuine = sip.announce
+
+    async def announce(call: SipCall) -> None:
+        forged = incoming_event("a-token-that-was-never-issued", call.call_id)
+        await sip.deliver(forged, secret=DEFAULT_WEBHOOK_SECRET)
+        await genuine(call)
+
+    monkeypatch.setattr(sip, "announce", announce)
+    record, events, _ = await run_call(live, "wakes_quickly", "realtime")
+    assert accepts(live.simulator) == []
+    assert [
+        e["status_code"] for e in live.simulator.recorder.events_named("sip_rejected")
+    ] == [603]
+    assert record.dials[0]["DialCallStatus"] == "busy"
+    assert types(events)[-1] == "awake"
+    assert "fallback" in types(events)
 
 
 @pytest.mark.usefixtures("webhook_url")
