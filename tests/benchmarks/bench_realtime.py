@@ -136,6 +136,7 @@ class Settings:
     repeats: int
     calls_per_second: float
     stop_past_frame: bool
+    keep_host_limit: bool
     out: str | None
     profile: str | None
 
@@ -159,6 +160,7 @@ def settings(pytestconfig: pytest.Config) -> Settings:
         repeats=int(option("rt_repeats", 1 if quick else 3)),
         calls_per_second=float(option("rt_cps", 25)),
         stop_past_frame=not option("rt_no_stop", default=False),
+        keep_host_limit=bool(option("rt_keep_host_limit", default=False)),
         out=option("rt_out", None),
         profile=option("rt_profile", None),
     )
@@ -290,6 +292,7 @@ def _loadavg() -> list[str]:
 
 
 def _write(path: str, text: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)
 
 
@@ -405,6 +408,8 @@ class Bench:
         if not await self.wait(ended, "every call to end", 60):
             result["not_ended"] = await self.status()
         result |= await self.gen.call("GET", "result")
+        ended = result["ended"]
+        clean = ended["streams_stopped_by_twilio"] == n and "not_ended" not in result
         if target == "ours":
             calls = list(manager.history)[:n]
             result["call_results"] = sorted({str(call["result"]) for call in calls})
@@ -412,6 +417,15 @@ class Bench:
                 {str(c["fallback_reason"]) for c in calls if c["fallback_reason"]}
             ):
                 result["fallbacks"] = fallbacks
+            clean = (
+                clean
+                and ended["completed_callbacks_taken"] == n
+                and result["call_results"] == ["not_awake"]
+                and not fallbacks
+            )
+        # Every call ended as a hang-up does: Twilio stopped the stream, HA took the
+        # `completed` callback and closed the OpenAI session; no call fell back.
+        result["ended_cleanly"] = clean
         return result
 
     async def measure(self, name: str) -> dict[str, Any]:
@@ -583,6 +597,8 @@ def aggregate(runs: list[dict[str, Any]]) -> dict[str, Any]:
             merged["max"] = max(maxima, default=None)
             merged["count"] = sum(v["count"] for v in values)
             result[key] = merged
+        elif all(isinstance(v, bool) for v in values):
+            result[key] = all(values)
         elif all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
         ):
@@ -631,7 +647,11 @@ def brief(figures: dict[str, Any]) -> str:
 
 def keeps_up(figures: dict[str, Any]) -> bool:
     """The step ran: every stream started, frames arrived, the load generator kept pace."""
-    if "cpu_s" not in figures or figures.get("errors"):
+    if (
+        "cpu_s" not in figures
+        or figures.get("errors")
+        or not figures.get("ended_cleanly")
+    ):
         return False
     sent = figures["frames_up"] + figures["frames_down"]
     lost = figures["lost_up"] + figures["lost_down"]
@@ -726,7 +746,8 @@ async def test_realtime_bridge(  # noqa: PLR0917 - pytest fixtures
     connector = async_get_clientsession(hass).connector
     assert connector is not None
     limit_per_host = connector.limit_per_host
-    connector._limit_per_host = 0
+    if not settings.keep_host_limit:
+        connector._limit_per_host = 0
     load_before = _loadavg()
     started = time.monotonic()
     bench = Bench(hass, init_integration, loadgen, base, settings)
@@ -750,7 +771,11 @@ async def test_realtime_bridge(  # noqa: PLR0917 - pytest fixtures
             "python": platform.python_version(),
             "aiohttp": aiohttp.__version__,
             "home_assistant": ha_version,
-            "ha_client_limit_per_host": f"{limit_per_host}, lifted to unlimited",
+            "ha_client_limit_per_host": (
+                limit_per_host
+                if settings.keep_host_limit
+                else f"{limit_per_host}, lifted to unlimited"
+            ),
             "idle": idle,
             "run_s": round(time.monotonic() - started, 1),
         },

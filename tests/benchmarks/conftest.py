@@ -35,6 +35,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run every step even after p99 passed one frame",
     )
+    group.addoption(
+        "--rt-keep-host-limit",
+        action="store_true",
+        help="keep HA's 100 connections per host (each OpenAI socket holds one)",
+    )
     group.addoption("--rt-out", help="also write the JSON to this file")
     group.addoption(
         "--rt-profile", help="directory for a cProfile of each measured window"

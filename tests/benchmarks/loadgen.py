@@ -157,6 +157,10 @@ class Step:
         self.greeting_early = 0  # ... made before Twilio's stream had started
         self.barge: list[float] = []  # speech_started sent -> clear at Twilio
         self.barge_sent = 0
+        self.completed = 0  # `completed` status callbacks Home Assistant took
+        self.stopped = (
+            0  # streams Twilio stopped (rather than Home Assistant closing them)
+        )
         self.sent_up = 0
         self.sent_down = 0
         self.errors: dict[str, int] = {}
@@ -404,6 +408,7 @@ class TwilioStream:
         """Twilio ends the stream: stop, then close."""
         if not self.closed:
             self.closed = True
+            self.step.stopped += 1
             self.sequence += 1
             with suppress(Exception):
                 await self._send_json(
@@ -484,6 +489,8 @@ class TwilioCall:
         code, _ = await self.post(self.status_url, params)
         if code >= 300:
             self.step.error(f"status {event} answered {code}")
+        elif event == "completed":
+            self.step.completed += 1
 
     async def run(self) -> None:
         await self.callback("initiated", "initiated")
@@ -1069,6 +1076,10 @@ def control_routes() -> list[web.RouteDef]:
                 "loadgen_loop_lag_ms": summary(step.lag.samples),
                 "loadgen_pacing_late_ms": summary(step.pacing_late),
                 "errors": step.errors,
+                "ended": {
+                    "streams_stopped_by_twilio": step.stopped,
+                    "completed_callbacks_taken": step.completed,
+                },
             }
         )
 
