@@ -1,10 +1,13 @@
 """What a realtime call's bridge costs, against the least a bridge can do.
 
 Run with scripts/bench (or pytest -s on this file). Prints JSON; asserts nothing
-about time. Environment knobs: BENCH_RT_WINDOW (seconds measured per step, 20),
-BENCH_RT_WARMUP (2), BENCH_RT_STEPS ("10,50,100,150,200,250,300"),
-BENCH_RT_ENGINES ("realtime,live"), BENCH_RT_QUICK=1 (a smoke run: N = 10 and
-50, 4 s windows), BENCH_RT_OUT (also write the JSON to this file).
+about time. Options (tests/benchmarks/conftest.py): --rt-quick (a smoke run: N =
+10 and 50, one 4 s run each), --rt-steps (10,50,100,150,200,250,300),
+--rt-engines (realtime,live), --rt-window (seconds measured per run, 10),
+--rt-repeats (runs per step and bridge, 3), --rt-warmup (2), --rt-cps (calls
+placed per second, 25), --rt-delta-ms (audio per OpenAI delta, 100), --rt-no-stop,
+--rt-keep-host-limit, --rt-out (also write the JSON there), --rt-profile (a
+directory for a cProfile of each ramp and window).
 
 Set-up. Home Assistant runs in the pytest process with the integration loaded
 (one entry, as many sleepers as the largest step, no entity platforms) and
@@ -13,21 +16,26 @@ The load runs in another process (loadgen.py: a lean fake Twilio and a lean fake
 OpenAI for each engine), so the CPU time of this process is Home Assistant's and
 the bridge's. Each call goes the integration's real way, unchanged: the entry's
 call manager places it in realtime mode (what the wakeup_coach.call action does)
-against the fake Twilio's Calls.json; Twilio posts its signed status callbacks,
-fetches the TwiML, opens the signed Media Stream with the token <Parameter> and
-the CallSid in `start`; the engine opens its session on the fake OpenAI. At the
-end of a step Twilio stops each stream and posts `completed`, and the bench
-waits until every call has ended, every OpenAI session is closed, and checks
-each call's result.
+against the fake Twilio's Calls.json, --rt-cps calls a second; Twilio posts its
+signed status callbacks, fetches the TwiML, opens the signed Media Stream with
+the token <Parameter> and the CallSid in `start`; the engine opens its session
+on the fake OpenAI. At the end of a run Twilio stops each stream and posts
+`completed`; the bench waits until every call has ended and every OpenAI session
+is closed, and checks that each one ended cleanly (ended_cleanly: every stream
+stopped by Twilio, every `completed` callback taken, every call's result
+not_awake, no fallback). The test's own teardown fails on any task or timer
+left running.
 
 The floor (floor.py) is a view on the same HTTP application that only rewraps
-payloads between the two envelopes; the load generator drives it with the same
-streams and the same fake OpenAI, one after the other with ours at each N (ours
-first at odd steps, the floor first at even ones).
+payloads between the two envelopes; the load generator opens the same streams
+to it at the same pace, against the same fake OpenAI. At each N, ours and the
+floor run --rt-repeats times each, interleaved (ours first, then the floor first,
+and so on). Before each run the bench waits (up to 30 s) until the rest of the
+machine uses under half a core: other people's tests share it.
 
-Per step (N concurrent calls of one engine, through ours or the floor), over a
-window of steady streaming that starts BENCH_RT_WARMUP s after every stream
-carries audio both ways:
+Per run (N concurrent calls of one engine, through ours or the floor), over a
+window of steady streaming that starts --rt-warmup s after every stream carries
+audio both ways:
 - up_ms / down_ms: bridge latency per frame (median, p99, max): a Twilio media
   frame sent -> the matching append arriving at OpenAI; an OpenAI audio delta
   sent -> the matching Twilio media arriving at Twilio. Frames are matched by
@@ -35,31 +43,40 @@ carries audio both ways:
   timed with time.monotonic() in the load generator (one clock for all
   processes on Linux). Twilio sends 20 ms frames; OpenAI sends 100 ms deltas.
 - cpu_s_per_call_minute: CPU time (user + system, all threads) of the Home
-  Assistant process during the window, per minute of call.
+  Assistant process during the window, per minute of call; net_...: less what
+  the same process burns with no call (measured once, "idle").
 - first_audio_ms: the first delta of each reply (Realtime: each response;
   GPT-Live: each line of the coach's continuous track) -> its media at Twilio;
   greeting_ms: the first delta of a session -> Twilio, counted from when Twilio's
   stream had started if the greeting was made before (greeting_before_stream
-  says how often). The fake model thinks 0.5 s before its first delta, 0.2 s
-  before later ones.
+  says how often); greetings happen during the ramp, while other calls are
+  being placed. The fake model thinks 0.5 s before its first delta, 0.2 s before
+  later ones.
 - barge_in_ms (Realtime, ours only): input_audio_buffer.speech_started sent by
   OpenAI -> `clear` arriving at Twilio; half the replies are talked over.
 - loop_lag_ms: lateness of a 25 ms periodic timer on Home Assistant's loop.
+- ramp_cpu_ms_per_call: CPU of this process while the calls were being placed,
+  per call (placing, plus the streaming of the calls already placed).
 - Validity: loadgen_cpu_cores (the load generator's own CPU, of one core),
   loadgen_pacing_late_ms (how late it sent frames), lost frames, other_cores
-  (CPU used by everything else on the machine meanwhile, from /proc/stat).
-Ratios: ours / floor for CPU, ours - floor for latency (ms).
+  (CPU used by everything else on the machine meanwhile, from /proc/stat),
+  others_before_cores and quiet_wait_s (the wait for a quiet machine).
+The repeats of a run are folded into one figure each: the median of their
+medians and p99s, the largest maximum ("repeats" keeps each run's key figures).
+compare: ours / floor for CPU, ours - floor for latencies (ms).
 
-Steps grow until ours has p99 above one frame (20 ms) in either direction, or
-the machine cannot keep up (streams fail to start, frames are lost, or the load
-generator saturates its core); max_n_under_20ms is the largest N whose p99 stayed
-under 20 ms both ways.
+Steps grow until ours has p99 above one frame (20 ms) in either direction, or a
+run cannot be carried out (streams fail to start, frames are lost, a call does
+not end cleanly, or the load generator saturates its core); max_n_under_20ms is
+the largest N whose p99 stayed under 20 ms both ways. "verdict" checks the
+targets.
 
 Event-loop debug mode (on in Home Assistant's tests) is switched off, as in
 production, and log records below WARNING are dropped (HA's default level).
 HA's shared aiohttp session allows 100 connections per host, and each OpenAI
-WebSocket holds one: the bench lifts that cap (reported in the JSON) so that more
-than 100 calls can be measured.
+WebSocket holds one, so a 101st concurrent call cannot reach OpenAI: the bench
+lifts that cap (reported in the JSON; --rt-keep-host-limit keeps it) so that
+more than 100 calls can be measured.
 """
 
 from __future__ import annotations
