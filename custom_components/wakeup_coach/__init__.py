@@ -15,6 +15,7 @@ from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.typing import ConfigType
 import openai
 
+from . import log_redact
 from .call_manager import CallManager
 from .call_session import CallSession
 from .const import (
@@ -76,6 +77,8 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Register the actions and Twilio's endpoints, which exist while no entry is loaded."""
     async_setup_services(hass)
+    # Home Assistant logs the paths it serves: not the secret parts of ours.
+    log_redact.install()
     # Before the call and stream views: their paths start the same way.
     hass.http.register_view(SelfTestTwimlView())
     hass.http.register_view(SelfTestStreamView())
