@@ -488,7 +488,15 @@ async def test_live_sideband(
                 "content": "Greet Alice now.",
             }
         )
-        events = await _events(ws, "session.output_transcript.delta")
+        # The whole line, fragment by fragment: its audio went to the phone meanwhile.
+        events: list[dict[str, Any]] = []
+        heard = ""
+        while not (
+            (lines := sim.recorder.events_named("live_line"))
+            and heard == lines[0]["text"]
+        ):
+            events += await _events(ws, "session.output_transcript.delta")
+            heard += events[-1]["delta"]
         assert "session.output_audio.delta" not in [e["type"] for e in events]
         await ws.send_json({"type": "session.close"})
         closed = await _events(ws, "session.closed")
