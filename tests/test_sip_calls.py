@@ -503,6 +503,41 @@ async def test_automatic_takes_sip_once_the_stream_cannot_connect(
     assert record.dials[0]["DialCallStatus"] == "completed"
 
 
+@pytest.mark.usefixtures("webhook_url")
+@pytest.mark.parametrize("entry_options", [AUTO])
+async def test_automatic_takes_sip_after_a_failed_self_test(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Automatic: the stream self-test fails before the call, so it goes over SIP."""
+    runs = self_test(live, monkeypatch, passed=False)
+    record, events, response = await run_call(live, "wakes_quickly", "realtime")
+    assert runs == [1]
+    assert response["transport"] == "sip"
+    assert types(events) == ["dialing", "answered", "awake"]
+    assert events[0]["transport_reason"] == "selftest_failed"
+    assert record.stream_sids == []
+    assert record.dials[0]["DialCallStatus"] == "completed"
+
+
+@pytest.mark.usefixtures("webhook_url")
+async def test_forced_transports_and_the_self_test(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forced SIP call skips the stream self-test; a forced Media Stream one, failing it, goes turn-based."""
+    runs = self_test(live, monkeypatch, passed=False)
+    _record, events, response = await run_call(live, "wakes_quickly", "realtime")
+    assert (response["transport"], runs) == ("sip", [])
+    assert types(events) == ["dialing", "answered", "awake"]
+    record, events, response = await run_call(
+        live, "wakes_quickly", "realtime", transport="media_stream"
+    )
+    assert runs == [1]
+    assert response["mode"] == "traditional"
+    assert response["transport"] is None
+    assert record.stream_sids == []
+    assert record.dials == []
+
+
 # --- the webhook endpoint ------------------------------------------------------------
 
 
