@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-import os
 from pathlib import Path
 
 from homeassistant.config_entries import ConfigEntryState
@@ -54,9 +53,9 @@ def simulated_time(monkeypatch: pytest.MonkeyPatch, simulator: Simulator) -> Non
 def sockets() -> int:
     """Open sockets of this process."""
     count = 0
-    for fd in os.listdir("/proc/self/fd"):
+    for fd in Path("/proc/self/fd").iterdir():
         try:
-            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+            count += str(fd.readlink()).startswith("socket:")
         except OSError:
             continue  # closed meanwhile
     return count
