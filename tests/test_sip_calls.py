@@ -710,3 +710,94 @@ async def test_forced_sip_needs_sip_set_up(live: Live) -> None:
         )
     assert raised.value.translation_key == "sip_not_configured"
     assert live.simulator.network.calls == {}
+
+
+# --- trouble on the way -----------------------------------------------------------
+
+
+@pytest.mark.usefixtures("webhook_url")
+@pytest.mark.parametrize(
+    ("engine", "match"),
+    [("realtime", "GET /v1/realtime"), ("live", "/attach")],
+)
+async def test_sideband_refused(live: Live, engine: str, match: str) -> None:
+    """OpenAI refuses the sideband after the accept: the leg ends, turn-based goes on."""
+    live.simulator.fail("openai", match, status=500)
+    record, events, _ = await run_call(live, "wakes_quickly", engine)
+    # (Twilio's machine detection may come after the refusal.)
+    assert sorted(types(events)) == ["answered", "awake", "dialing", "fallback"]
+    fallback = next(e for e in events if e["type"] == "fallback")
+    assert fallback["reason"] == "openai_http_500"
+    assert len(accepts(live.simulator)) == 1
+    kinds = [url.split("/")[-2] for url, _ in record.webhooks]
+    assert kinds[:2] == ["voice", "dial"]
+    assert record.said("coach")[0].startswith("Good morning, Alice!")
+
+
+@pytest.mark.usefixtures("webhook_url")
+async def test_hangup_refused_at_the_end(live: Live) -> None:
+    """OpenAI will not hang up after the goodbye: Twilio's REST API ends the call."""
+    live.simulator.fail("openai", "/hangup", status=500)
+    record, events, _ = await run_call(live, "wakes_quickly", "realtime")
+    assert types(events) == ["dialing", "answered", "awake"]
+    assert record.ended_by == "rest"
+
+
+@pytest.mark.usefixtures("webhook_url")
+async def test_hangup_refused_after_the_sideband_broke(live: Live) -> None:
+    """The sideband breaks and OpenAI will not hang up: Twilio moves the call on."""
+    live.simulator.sip.drop_sideband_after = 6.0
+    live.simulator.fail("openai", "/hangup", status=500)
+    record, events, _ = await run_call(live, "sleepy", "realtime")
+    assert types(events) == ["dialing", "answered", "fallback", "awake"]
+    assert events[2]["reason"] == "openai_dropped"
+    redirects = [
+        r.data
+        for r in live.simulator.recorder.requests_to("twilio", record.sid)
+        if r.method == "POST"
+    ]
+    assert "/resume/" in redirects[0]["Url"]
+
+
+@pytest.mark.usefixtures("webhook_url")
+async def test_announced_twice(live: Live, monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenAI announces the call again (new webhook ids): nothing more happens."""
+    sip = live.simulator.sip
+    genuine = sip.announce
+
+    async def twice(call: SipCall) -> None:
+        await genuine(call)
+        await genuine(call)
+
+    monkeypatch.setattr(sip, "announce", twice)
+    _record, events, _ = await run_call(live, "wakes_quickly", "realtime")
+    assert types(events) == ["dialing", "answered", "awake"]
+    # Accepted once; never rejected (which could have won against the accept).
+    assert [path.rsplit("/", 1)[1] for path in call_control(live.simulator)] == [
+        "accept",
+        "hangup",
+    ]
+
+
+@pytest.mark.usefixtures("webhook_url")
+async def test_second_call_with_a_used_token(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another call to the project carries the token of one already taken: rejected."""
+    sip = live.simulator.sip
+    genuine = sip.announce
+    strangers: list[SipCall] = []
+
+    async def and_an_impostor(call: SipCall) -> None:
+        await genuine(call)
+        await call.decision
+        stranger = SipCall(live.simulator, call.headers)
+        sip.calls[stranger.call_id] = stranger
+        strangers.append(stranger)
+        await genuine(stranger)
+
+    monkeypatch.setattr(sip, "announce", and_an_impostor)
+    _record, events, _ = await run_call(live, "wakes_quickly", "realtime")
+    assert types(events) == ["dialing", "answered", "awake"]
+    assert len(accepts(live.simulator)) == 1
+    assert await asyncio.wait_for(strangers[0].decision, 5) == 603

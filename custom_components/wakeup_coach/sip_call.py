@@ -67,7 +67,8 @@ class Claim(Enum):
 
     TAKE = "take"  # ours: accept it
     OTHER_ENGINE = "other_engine"  # the same call, announced for the other protocol
-    SPENT = "spent"  # the token was used, or the call is over: refuse it
+    DUPLICATE = "duplicate"  # the call taken already, announced again
+    SPENT = "spent"  # another call with a token already used, or a call that is over
 
 
 class SipHost(Protocol):
@@ -168,6 +169,9 @@ class SipCall:
         if call.engine is not self.engine:
             self._other_engine_seen = True
             return Claim.OTHER_ENGINE
+        taken = self.incoming_call
+        if taken is not None and call.call_id == taken.call_id:
+            return Claim.DUPLICATE
         token = self._token
         if self._claimed or self._closed or token is None or not self.session.active:
             return Claim.SPENT
@@ -177,13 +181,13 @@ class SipCall:
         except UnknownTokenError:
             return Claim.SPENT  # spent with the call's other tokens (it is ending)
         self._claimed = True
+        self.incoming_call = call
         self._cancel_watchdog()
         return Claim.TAKE
 
     async def incoming(self, call: IncomingCall) -> None:
         """Accept the claimed call, then run the bridge over its sideband until it ends."""
         session = self.session
-        self.incoming_call = call
         session.mark("sip_incoming", self.now())
         instructions = self.policy.instructions(
             self.proof(), now=self.now(), extra=session.extra_instructions
