@@ -4,7 +4,8 @@ The call is hung up through Twilio and ends as canceled; its Media Stream and it
 OpenAI session close; no task of the integration is left running. Sockets are
 counted in the process itself: after two identical rounds (a live call, then the
 reload) the count must not grow, as it would by one stream and one OpenAI socket
-per round if either leaked; connection pools have settled by the second round.
+per round if either leaked (a socket still closing is waited for); connection
+pools have settled by the second round.
 """
 
 from __future__ import annotations
@@ -130,8 +131,8 @@ async def live_call_then(live: Live, action: str) -> None:
 @pytest.mark.parametrize("action", ["unload", "reload"])
 async def test_no_task_or_socket_outlives_the_call(live: Live, action: str) -> None:
     """Two rounds of a live call cut by an unload (or reload): nothing piles up."""
-    counts = []
-    for _ in range(2):
+    after_first = 0
+    for round_ in range(2):
         await live_call_then(live, action)
         if action == "unload":
             assert live.entry.state is ConfigEntryState.NOT_LOADED
@@ -139,5 +140,10 @@ async def test_no_task_or_socket_outlives_the_call(live: Live, action: str) -> N
             await live.hass.async_block_till_done()
             await until(lambda: not integration_tasks())
         assert live.entry.state is ConfigEntryState.LOADED
-        counts.append(sockets())
-    assert counts[1] <= counts[0]
+        if round_ == 0:
+            after_first = sockets()
+    # A socket still closing goes within moments; a leaked one never does.
+    try:
+        await until(lambda: sockets() <= after_first, timeout=10)
+    except TimeoutError:
+        pytest.fail(f"{sockets() - after_first} more socket(s) after the second round")
