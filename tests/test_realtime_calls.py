@@ -110,9 +110,18 @@ def said(live: Live, who: str) -> list[str]:
     ]
 
 
+# A cancel that crosses the response's own end on the wire: the server says so, and
+# the client carries on (tests/test_realtime_client.py pins how). Not a malformed message.
+RACES = {"response_cancel_not_active"}
+
+
 def no_protocol_errors(simulator: Simulator) -> None:
     """Neither OpenAI nor Twilio saw a malformed or refused message from the bridge."""
-    assert simulator.recorder.events_named("realtime_error") == []
+    assert [
+        error
+        for error in simulator.recorder.events_named("realtime_error")
+        if error["code"] not in RACES
+    ] == []
     assert simulator.recorder.events_named("live_error") == []
     assert simulator.recorder.events_named("stream_protocol_error") == []
 

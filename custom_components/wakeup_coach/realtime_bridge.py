@@ -163,6 +163,11 @@ class Bridge:
         self._marks: deque[tuple[str, str, int]] = deque()
         self._mark_seq = 0
         self._ending = False
+        self._goodbye_instruction = ""
+        self._goodbye_said = (
+            False  # the coach has said something since the goodbye was asked
+        )
+        self._goodbye_retries = 0
         self._nudges = 0
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -398,6 +403,10 @@ class Bridge:
     def on_coach_speaking(self) -> None:
         """The coach talks: the sleeper is not silent at it."""
         self._cancel_timer("silence")
+        if self._ending:
+            self._goodbye_said = (
+                False  # only the words of this reply count as the goodbye
+            )
 
     def on_sleeper_speaking(self) -> None:
         """GPT-Live heard the sleeper."""
@@ -419,6 +428,8 @@ class Bridge:
 
     def on_coach_said(self, text: str) -> None:
         """Keep the coach's line in the transcript (once the sleeper can hear it)."""
+        if self._ending:
+            self._goodbye_said = True
         if self._stream_sid is None:
             self._early_lines.append((text, self._now()))
         else:
@@ -427,8 +438,15 @@ class Bridge:
     def on_coach_done(self, *, prompted: bool) -> None:
         """A reply finished: after the goodbye, end once it has played; else wait for the sleeper."""
         if self._ending:
-            if prompted:
-                self._spawn(self._send_mark(_END_MARK))
+            if not prompted:
+                return
+            if not self._goodbye_said and self._goodbye_retries < 1:
+                # Asked for a goodbye, the model answered without a word (an end_call
+                # tool call, say): ask once more, so the sleeper hears one.
+                self._goodbye_retries += 1
+                self._spawn(self.engine.speak(self._goodbye_instruction))
+                return
+            self._spawn(self._send_mark(_END_MARK))
             return
         # The silence clock starts when the reply has played, not when it was made.
         self._spawn(self._send_mark(_QUIET_MARK))
@@ -500,6 +518,7 @@ class Bridge:
         if self._ending:
             return
         self._ending = True
+        self._goodbye_instruction = instruction
         if awake:
             self.session.awake = True
         self._cancel_timer("silence")
