@@ -304,3 +304,23 @@ async def test_test_call_reports_and_ends_itself(
     assert last["trigger"] == "test"
     assert record.ended_by == "rest"  # the test call hung up by itself
     assert record.said("coach")  # the coach spoke before the hang-up
+
+
+async def test_an_unexpected_error_is_a_failed_step(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A step that breaks in an unforeseen way fails that step; the test still reports."""
+
+    async def broken(host: str, port: int) -> list[str]:
+        raise RuntimeError("resolver exploded")
+
+    await live.hass.config.async_update(external_url="https://home.example.org")
+    monkeypatch.setattr(selftest, "resolve", broken)
+    result = await selftester(live).async_run()
+    failed = result.failed_step
+    assert failed is not None
+    assert (failed.step, failed.detail) == (
+        Step.DNS,
+        "unexpected error: RuntimeError",
+    )
+    assert selftester(live).last is result

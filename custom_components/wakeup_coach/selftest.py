@@ -573,6 +573,12 @@ async def async_run_selftest(
                 status, detail = err.status, err.detail
             except TimeoutError:
                 status, detail = StepStatus.FAILED, "timed out"
+            except Exception as err:  # noqa: BLE001 - a self-test reports, never crashes
+                LOGGER.debug("The %s step failed unexpectedly", step, exc_info=True)
+                status, detail = (
+                    StepStatus.FAILED,
+                    f"unexpected error: {_describe(err)}",
+                )
             else:
                 status = StepStatus.PASSED
             ms = (time.perf_counter() - started) * 1000
