@@ -200,8 +200,11 @@ async def test_barge_in_realtime(live: Live) -> None:
     truncates = live.simulator.recorder.events_named("realtime_truncated")
     assert len(clears) >= 1
     assert len(truncates) == len(clears)
+    # Never past the audio that exists. How much was heard depends on which of
+    # Twilio's marks had come back when the sleeper spoke (0 if they barged into a
+    # reply before its first mark returned): test_realtime_bridge checks the value.
     for truncate in truncates:
-        assert 0 < truncate["audio_end_ms"] <= truncate["audio_ms"]
+        assert 0 <= truncate["audio_end_ms"] <= truncate["audio_ms"]
     assert live.simulator.recorder.events_named("realtime_response_cancelled")
     assert len(live.entry.runtime_data.calls.history) == 1
     assert record.said("sleeper")[0] == "Yes yes, I hear you, I am awake!"
