@@ -9,13 +9,10 @@ Screenshots go to .cache/screenshots/ (scripts/screenshots copies the best to do
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 import json
 import os
 from pathlib import Path
-import shutil
-import socket
 import sys
 from typing import Any
 
@@ -31,12 +28,8 @@ from playwright.async_api import (
 import pytest
 import pytest_asyncio
 
-from simulator.ha_bootstrap import (
-    PROOF_ENTITY,
-    HomeAssistantApi,
-    turn_on_proof,
-    write_http_config,
-)
+from simulator.ha_bootstrap import HomeAssistantApi
+from simulator.hass_process import TOKEN_FILE, fresh_config_dir, hass_process
 from simulator.server import Simulator
 
 # A flow's checks and an entry's setup take seconds against the simulator, not 5.
@@ -61,13 +54,6 @@ def en(path: str) -> str:
     return node
 
 
-def free_port() -> int:
-    """A port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def simulator() -> AsyncGenerator[Simulator]:
     """The simulator, a little faster than real time (a call still lasts seconds)."""
@@ -80,11 +66,7 @@ async def simulator() -> AsyncGenerator[Simulator]:
 @pytest.fixture(scope="session")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the development instance's configuration."""
-    config = tmp_path_factory.mktemp("browser") / "config"
-    config.mkdir()
-    shutil.copy(REPO / "config" / "configuration.yaml", config)
-    (config / "automations.yaml").write_text("[]\n", encoding="utf-8")
-    return config
+    return fresh_config_dir(tmp_path_factory.mktemp("browser"))
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -92,43 +74,12 @@ async def home_assistant(
     config_dir: Path, simulator: Simulator
 ) -> AsyncGenerator[HomeAssistantApi]:
     """A real `hass` on a free port: onboarded (user dev), no Wake-up Coach entry yet."""
-    url = f"http://127.0.0.1:{free_port()}"
-    write_http_config(config_dir, url)
-    hass_bin = shutil.which("hass") or str(Path(sys.executable).with_name("hass"))
-    log_path = config_dir.parent / "hass.log"
-    log = log_path.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        hass_bin, "--config", str(config_dir),
-        env={**os.environ, "PYTHONPATH": str(REPO), "WAKEUP_DEVELOP_URL": url},
-        stdout=log, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    token_file = config_dir / ".simulator_token"
-
-    async def prove(record: object) -> None:
-        assert (
-            await turn_on_proof(simulator.session, url, token_file, PROOF_ENTITY) == 200
-        )
-
-    simulator.proof_hooks.append(prove)
-    api = HomeAssistantApi(simulator.session, url)
-    try:
+    async with hass_process(config_dir, simulator) as url:
+        api = HomeAssistantApi(simulator.session, url)
         await api.wait_until_up(STARTUP_SECONDS)
         await api.onboard_or_login()
-        token_file.write_text(await api.phone_token(), encoding="utf-8")
+        (config_dir / TOKEN_FILE).write_text(await api.phone_token(), encoding="utf-8")
         yield api
-    except BaseException:
-        log.flush()
-        sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-5000:])
-        raise
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 60)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        log.close()
 
 
 class ConsoleErrors(list[str]):

@@ -12,11 +12,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator
 import ipaddress
-import os
 from pathlib import Path
-import shutil
 import socket
-import sys
 
 import pytest
 import pytest_asyncio
@@ -29,8 +26,8 @@ from simulator.ha_bootstrap import (
     HomeAssistantApi,
     bootstrap,
     turn_on_proof,
-    write_http_config,
 )
+from simulator.hass_process import TOKEN_FILE, fresh_config_dir, hass_process
 from simulator.server import Simulator
 from simulator.sleepers import SCRIPTS
 
@@ -38,13 +35,6 @@ REPO = Path(__file__).resolve().parent.parent
 STARTUP_SECONDS = 240
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-def free_port() -> int:
-    """A port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def outward_address() -> str | None:
@@ -76,11 +66,7 @@ async def simulator() -> AsyncGenerator[Simulator]:
 @pytest.fixture(scope="module")
 def config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh copy of the development instance's configuration."""
-    config = tmp_path_factory.mktemp("develop") / "config"
-    config.mkdir()
-    shutil.copy(REPO / "config" / "configuration.yaml", config)
-    (config / "automations.yaml").write_text("[]\n", encoding="utf-8")
-    return config
+    return fresh_config_dir(tmp_path_factory.mktemp("develop"))
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -88,43 +74,12 @@ async def home_assistant(
     config_dir: Path, simulator: Simulator
 ) -> AsyncGenerator[HomeAssistantApi]:
     """A real `hass` process on a free port, bootstrapped against the simulator."""
-    url = f"http://127.0.0.1:{free_port()}"
-    write_http_config(config_dir, url)
-    hass_bin = shutil.which("hass") or str(Path(sys.executable).with_name("hass"))
-    log_path = config_dir.parent / "hass.log"
-    log = log_path.open("wb")
-    process = await asyncio.create_subprocess_exec(
-        hass_bin, "--config", str(config_dir),
-        env={**os.environ, "PYTHONPATH": str(REPO), "WAKEUP_DEVELOP_URL": url},
-        stdout=log, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    token_file = config_dir / ".simulator_token"
-
-    async def prove(record: object) -> None:
-        assert (
-            await turn_on_proof(simulator.session, url, token_file, PROOF_ENTITY) == 200
-        )
-
-    simulator.proof_hooks.append(prove)
-    try:
+    async with hass_process(config_dir, simulator) as url:
         api = await bootstrap(
-            url, simulator.base_url, token_file, within=STARTUP_SECONDS
+            url, simulator.base_url, config_dir / TOKEN_FILE, within=STARTUP_SECONDS
         )
         yield api
         await api.session.close()
-    except BaseException:
-        log.flush()
-        sys.stderr.write(log_path.read_text(encoding="utf-8", errors="replace")[-5000:])
-        raise
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 60)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
-        log.close()
 
 
 async def test_call_through_the_rest_api(
@@ -243,7 +198,7 @@ async def test_proof_comes_from_alices_phone(
         "POST", "/api/services/input_boolean/turn_off", json={"entity_id": PROOF_ENTITY}
     )
     await turn_on_proof(
-        simulator.session, api.url, config_dir / ".simulator_token", PROOF_ENTITY
+        simulator.session, api.url, config_dir / TOKEN_FILE, PROOF_ENTITY
     )
     proof = await api.request("GET", f"/api/states/{PROOF_ENTITY}")
     users = await api.command({"type": "config/auth/list"})
