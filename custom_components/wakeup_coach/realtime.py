@@ -13,21 +13,18 @@ Home Assistant. What the call needs if that does not work out:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import ClassVar, Protocol
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from . import twiml
-from .call_session import CallSession, TokenUse, is_machine
-from .coach import CoachPolicy, ProofState
+from .call_session import CallSession, TokenUse
 from .const import DOMAIN, LOGGER
-from .realtime_bridge import Bridge, Outcome, TwilioSocket, lines_for
-from .traditional import TraditionalCall
+from .live_call import LiveCall, LiveCallHost
+from .realtime_bridge import Outcome, TwilioSocket
 from .voice_engine import VoiceEngine
 
 # Twilio opens the stream within a second or two of fetching the TwiML.
@@ -35,14 +32,8 @@ STREAM_CONNECT_SECONDS = 8.0
 ISSUE_STREAM = "stream_not_connected"
 
 
-class RealtimeHost(Protocol):
-    """What a realtime call needs from the manager."""
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a task owned by the entry (cancelled on unload)."""
-
-    def fallback(self, call_session: CallSession, reason: str) -> None:
-        """The call continues turn-based: fire the `fallback` event."""
+class RealtimeHost(LiveCallHost, Protocol):
+    """What a Media Stream call needs from the manager besides any live call's needs."""
 
     def stream_state(
         self,
@@ -53,72 +44,25 @@ class RealtimeHost(Protocol):
     ) -> None:
         """Whether Twilio could open the Media Stream of a call (a repair issue when not)."""
 
-    async def redirect(self, call_sid: str, url: str) -> None:
-        """Send the live call to new TwiML through the REST API."""
 
+@dataclass(kw_only=True)
+class RealtimeCall(LiveCall):
+    """One realtime call over a Media Stream: its answers to Twilio, and its bridge."""
 
-@dataclass
-class RealtimeCall:
-    """One realtime call's answers to Twilio, and its bridge."""
-
-    session: CallSession
-    policy: CoachPolicy
-    proof: Callable[[], ProofState]
-    watch_proof: Callable[[Callable[[], None]], Callable[[], None]]
-    turn_based: TraditionalCall
-    url: Callable[[TokenUse], str]
     stream_url: Callable[[str], str]
     make_engine: Callable[[], VoiceEngine]
     host: RealtimeHost
-    now: Callable[[], datetime]
-    max_duration: timedelta
-    model_ms: float = 0.0
-    bridge: Bridge | None = None
     _stream_token: str | None = None
     _stream_claimed: bool = False
-    _watchdog: asyncio.TimerHandle | None = None
-    _unwatch: Callable[[], None] | None = None
-    _closed: bool = False
 
-    async def twiml(self, use: TokenUse, form: Mapping[str, str]) -> str:
-        """The first request connects the stream; after it, turn-based takes over."""
-        if use is TokenUse.VOICE:
-            return self._answer(form.get("AnsweredBy"))
-        if use is TokenUse.CONNECT:
-            return self._stream_ended()
-        document = await self.turn_based.twiml(use, form)
-        self.model_ms = self.turn_based.model_ms
-        return document
+    leg_ended_use: ClassVar[TokenUse] = TokenUse.CONNECT
 
-    def recover(self) -> str:
-        """After a bug, keep the sleeper on the line turn-based."""
-        return self.turn_based.recover()
-
-    def _answer(self, answered_by: str | None) -> str:
-        self.model_ms = 0.0
-        session = self.session
-        if is_machine(answered_by):
-            session.answered_by = answered_by
-            session.revoke_tokens()
-            return twiml.hang_up()
-        session.mark("twiml_served", self.now())
-        token = session.issue_token(TokenUse.STREAM)
+    def _answer(self) -> str:
+        token = self.session.issue_token(TokenUse.STREAM)
         self._stream_token = token
-        self.bridge = Bridge(
-            engine=self.make_engine(),
-            session=session,
-            policy=self.policy,
-            proof=self.proof,
-            lines=lines_for(session.sleeper.name, self.policy.phrases.language_name),
-            now=self.now,
-            max_duration=self.max_duration,
-            stream_token=token,
-        )
-        self._unwatch = self.watch_proof(self.bridge.proof_arrived)
-        self.host.spawn(self.bridge.open(), "open OpenAI session")
-        self._watchdog = asyncio.get_running_loop().call_later(
-            STREAM_CONNECT_SECONDS, self._stream_late
-        )
+        bridge = self._new_bridge(self.make_engine(), token)
+        self.host.spawn(bridge.open(), "open OpenAI session")
+        self._start_watchdog(STREAM_CONNECT_SECONDS, self._stream_late)
         return twiml.connect_stream(
             self.stream_url(token),
             action=self.url(TokenUse.CONNECT),
@@ -152,7 +96,7 @@ class RealtimeCall:
             # Hung up, or the coach ended the call: the OpenAI session is done.
             self.host.spawn(self.bridge.aclose(), "close OpenAI session")
 
-    def _stream_ended(self) -> str:
+    def _leg_ended(self, form: Mapping[str, str]) -> str:
         """Twilio's <Connect action>: the stream is over; hang up, or go on turn-based."""
         self._cancel_watchdog()
         bridge = self.bridge
@@ -184,31 +128,12 @@ class RealtimeCall:
         )
         self._go_turn_based("stream_never_connected")
         self._stream_token = None  # a late upgrade finds nothing to connect to
-        if session.call_sid:
-            url = self.url(TokenUse.RESUME)
-            self.host.spawn(self.host.redirect(session.call_sid, url), "redirect")
+        self._resume_turn_based()
 
     def _go_turn_based(self, reason: str) -> None:
-        if self.session.fallback_reason is None:
-            self.session.fallback_reason = reason
-            self.host.fallback(self.session, reason)
+        super()._go_turn_based(reason)
         if self.bridge is not None:
             self.host.spawn(self.bridge.aclose(), "close OpenAI session")
-
-    def _cancel_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
-
-    async def aclose(self) -> None:
-        """The call has ended or its entry unloads: close the OpenAI session."""
-        self._closed = True
-        self._cancel_watchdog()
-        if self._unwatch is not None:
-            self._unwatch()
-            self._unwatch = None
-        if self.bridge is not None:
-            await self.bridge.aclose()
 
 
 def async_stream_issue(

@@ -19,24 +19,22 @@ WebSocket touch Home Assistant. What the call needs when that does not work out:
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from enum import Enum
 import hmac
 from http import HTTPStatus
 import secrets
 import time
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 
 from . import twiml
-from .call_session import CallSession, TokenUse, UnknownTokenError, is_machine
-from .coach import CoachPolicy, ProofState
+from .call_session import TokenUse, UnknownTokenError
 from .const import DOMAIN, LOGGER
+from .live_call import LiveCall, LiveCallHost
 from .models import EngineKind
 from .openai_sip import (
     IncomingCall,
@@ -45,9 +43,8 @@ from .openai_sip import (
     live_session,
     realtime_session,
 )
-from .realtime_bridge import Bridge, Outcome, lines_for
+from .realtime_bridge import Outcome
 from .sideband import SidebandLine
-from .traditional import TraditionalCall
 from .voice_engine import VoiceEngine
 
 # OpenAI announces a call within a second or two of Twilio dialling it.
@@ -71,14 +68,8 @@ class Claim(Enum):
     SPENT = "spent"  # another call with a token already used, or a call that is over
 
 
-class SipHost(Protocol):
-    """What a SIP call needs from the manager."""
-
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run a task owned by the entry (cancelled on unload)."""
-
-    def fallback(self, call_session: CallSession, reason: str) -> None:
-        """The call continues turn-based: fire the `fallback` event."""
+class SipHost(LiveCallHost, Protocol):
+    """What a SIP call needs from the manager besides any live call's needs."""
 
     def sip_state(self, *, connected: bool, cause: str = "", detail: str = "") -> None:
         """Whether SIP calls reach Home Assistant (a repair issue when not)."""
@@ -86,33 +77,20 @@ class SipHost(Protocol):
     def webhook_trouble(self, since: float) -> str | None:
         """Why webhooks were refused since `since` (monotonic), if any were."""
 
-    async def redirect(self, call_sid: str, url: str) -> None:
-        """Send the live call to new TwiML through the REST API."""
-
     def hang_up_later(self, call_sid: str, reason: str) -> None:
         """Hang up a call through Twilio's REST API, in the background."""
 
 
-@dataclass
-class SipCall:
+@dataclass(kw_only=True)
+class SipCall(LiveCall):
     """One SIP call's answers to Twilio, its answer to OpenAI, and its bridge."""
 
-    session: CallSession
     engine: EngineKind
-    policy: CoachPolicy
-    proof: Callable[[], ProofState]
-    watch_proof: Callable[[Callable[[], None]], Callable[[], None]]
-    turn_based: TraditionalCall
-    url: Callable[[TokenUse], str]
     sip_address: Callable[[str], str]
     make_sideband: Callable[[IncomingCall], VoiceEngine]
     control: SipControl
     host: SipHost
-    now: Callable[[], datetime]
-    max_duration: timedelta
     dial_time_limit: int
-    model_ms: float = 0.0
-    bridge: Bridge | None = None
     incoming_call: IncomingCall | None = None
     failure: str | None = None
     _token: str | None = None
@@ -120,37 +98,14 @@ class SipCall:
     _served_at: float = 0.0
     _other_engine_seen: bool = False
     _line: SidebandLine | None = None
-    _watchdog: asyncio.TimerHandle | None = None
-    _unwatch: Callable[[], None] | None = None
-    _closed: bool = False
 
-    async def twiml(self, use: TokenUse, form: Mapping[str, str]) -> str:
-        """The first request dials OpenAI; the <Dial action> hangs up or goes on turn-based."""
-        if use is TokenUse.VOICE:
-            return self._answer(form.get("AnsweredBy"))
-        if use is TokenUse.DIAL:
-            return self._dial_ended(form)
-        document = await self.turn_based.twiml(use, form)
-        self.model_ms = self.turn_based.model_ms
-        return document
+    # The <Dial action>: the SIP leg is over.
+    leg_ended_use: ClassVar[TokenUse] = TokenUse.DIAL
 
-    def recover(self) -> str:
-        """After a bug, keep the sleeper on the line turn-based."""
-        return self.turn_based.recover()
-
-    def _answer(self, answered_by: str | None) -> str:
-        self.model_ms = 0.0
-        session = self.session
-        if is_machine(answered_by):
-            session.answered_by = answered_by
-            session.revoke_tokens()
-            return twiml.hang_up()
-        session.mark("twiml_served", self.now())
-        self._token = session.issue_token(TokenUse.SIP)
+    def _answer(self) -> str:
+        self._token = self.session.issue_token(TokenUse.SIP)
         self._served_at = time.monotonic()
-        self._watchdog = asyncio.get_running_loop().call_later(
-            SIP_ARRIVE_SECONDS, self._sip_late
-        )
+        self._start_watchdog(SIP_ARRIVE_SECONDS, self._sip_late)
         return twiml.dial_sip(
             self.sip_address(self._token),
             action=self.url(TokenUse.DIAL),
@@ -210,19 +165,8 @@ class SipCall:
             await self._hang_up_leg(call, Outcome.HUNG_UP)
             return
         line_token = secrets.token_urlsafe(16)
-        bridge = Bridge(
-            engine=self.make_sideband(call),
-            session=session,
-            policy=self.policy,
-            proof=self.proof,
-            lines=lines_for(session.sleeper.name, self.policy.phrases.language_name),
-            now=self.now,
-            max_duration=self.max_duration,
-            stream_token=line_token,
-        )
-        self.bridge = bridge
+        bridge = self._new_bridge(self.make_sideband(call), line_token)
         self._line = line = SidebandLine(token=line_token, call_sid=session.call_sid)
-        self._unwatch = self.watch_proof(bridge.proof_arrived)
         self.host.spawn(bridge.open(), "open OpenAI sideband")
         outcome = await bridge.run(line)
         LOGGER.debug(
@@ -276,14 +220,13 @@ class SipCall:
             return
         if outcome is Outcome.FALLBACK and self.bridge is not None:
             self._go_turn_based(self.bridge.failure or "sip_ended")
-            url = self.url(TokenUse.RESUME)
-            self.host.spawn(self.host.redirect(call_sid, url), "redirect")
+            self._resume_turn_based()
         else:
             self.host.hang_up_later(call_sid, "the coach finished the SIP call")
 
     # --- Twilio's side ---------------------------------------------------------------
 
-    def _dial_ended(self, form: Mapping[str, str]) -> str:
+    def _leg_ended(self, form: Mapping[str, str]) -> str:
         """The <Dial action>: the SIP leg is over; hang up, or go on turn-based."""
         self._cancel_watchdog()
         bridge = self.bridge
@@ -324,31 +267,14 @@ class SipCall:
         self.host.sip_state(connected=False, cause=cause)
         self._token = None  # a late announcement finds nothing to accept
         self._go_turn_based(cause)
-        if session.call_sid:
-            url = self.url(TokenUse.RESUME)
-            self.host.spawn(self.host.redirect(session.call_sid, url), "redirect")
-
-    def _go_turn_based(self, reason: str) -> None:
-        if self.session.fallback_reason is None:
-            self.session.fallback_reason = reason
-            self.host.fallback(self.session, reason)
-
-    def _cancel_watchdog(self) -> None:
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-            self._watchdog = None
+        self._resume_turn_based()
 
     async def aclose(self) -> None:
         """The call has ended or its entry unloads: close the sideband."""
         self._closed = True
-        self._cancel_watchdog()
-        if self._unwatch is not None:
-            self._unwatch()
-            self._unwatch = None
         if self._line is not None:
             self._line.stop()
-        if self.bridge is not None:
-            await self.bridge.aclose()
+        await super().aclose()
 
 
 def async_sip_issue(
