@@ -269,6 +269,24 @@ async def test_oversized_body(ringing: RingingCall) -> None:
     assert ringing.footprint() == before
 
 
+async def test_undecodable_body(ringing: RingingCall) -> None:
+    """A body that cannot be decoded is refused with 400, not a server error; the URL still works."""
+    before = ringing.footprint()
+    response = await ringing.live.client.post(
+        urlsplit(ringing.voice_url).path,
+        data=b"not deflate data",
+        headers={
+            "Content-Encoding": "deflate",
+            "Content-Type": "application/x-www-form-urlencoded",
+            # aiohttp drops a connection whose body broke: the next request opens another.
+            "Connection": "close",
+        },
+    )
+    assert response.status == 400
+    assert ringing.footprint() == before
+    assert await ringing.post(ringing.voice_url, ringing.params()) == 200
+
+
 async def test_status_callback_is_authenticated(ringing: RingingCall) -> None:
     """An unsigned "completed" cannot end the call; a signed one can."""
     params = ringing.params(CallStatus="completed", SequenceNumber="9")

@@ -13,7 +13,7 @@ import asyncio
 from http import HTTPStatus
 import json
 
-from aiohttp import ClientPayloadError, WSMsgType, web
+from aiohttp import WSMsgType, web
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .selftest import (
@@ -50,7 +50,7 @@ class SelfTestTwimlView(HomeAssistantView):
             return reject(
                 HTTPStatus.REQUEST_TIMEOUT, "the body came too slowly", SELFTEST
             )
-        except (ClientPayloadError, ConnectionError):
+        except (web.RequestPayloadError, ConnectionError):
             return reject(HTTPStatus.BAD_REQUEST, "the body broke off", SELFTEST)
         store = tickets(request.app[KEY_HASS])
         ticket = store.get(token, TokenUse.TWIML)

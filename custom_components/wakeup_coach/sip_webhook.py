@@ -118,7 +118,7 @@ class SipWebhook:
             return self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
         except TimeoutError:
             return self._refuse(HTTPStatus.REQUEST_TIMEOUT, "the body came too slowly")
-        except (ConnectionError, ValueError):
+        except (web.RequestPayloadError, ConnectionError, ValueError):
             return self._refuse(HTTPStatus.BAD_REQUEST, "the body broke off")
         now = time.time()
         try:

@@ -14,7 +14,7 @@ from http import HTTPStatus
 import logging
 from urllib.parse import parse_qsl
 
-from aiohttp import ClientPayloadError, web
+from aiohttp import web
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from . import twiml
@@ -81,7 +81,7 @@ class TwilioCallView(HomeAssistantView):
             return reject(
                 HTTPStatus.REQUEST_TIMEOUT, "the body came too slowly", call_id
             )
-        except (ClientPayloadError, ConnectionError):
+        except (web.RequestPayloadError, ConnectionError):
             return reject(HTTPStatus.BAD_REQUEST, "the body broke off", call_id)
         call = call_registry(hass).get(call_id)
         if call is None:
