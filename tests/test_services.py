@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -17,6 +18,7 @@ from custom_components.wakeup_coach.const import (
     SERVICE_CALL,
     SERVICE_CONFIRM_AWAKE,
     SERVICE_HANG_UP,
+    SERVICE_SELF_TEST,
     SERVICE_SKIP_NEXT,
     SERVICE_SNOOZE,
     SUBENTRY_SLEEPER,
@@ -24,6 +26,9 @@ from custom_components.wakeup_coach.const import (
 from custom_components.wakeup_coach.schema import vol
 
 from .conftest import ENTRY_ID, SLEEPER_SUBENTRY_ID
+
+BOB_NUMBER = "+15550100222"
+BOB_SUBENTRY_ID = "01JSLEEPERBOB00000000000000"
 
 
 def alice_device_id(device_registry: dr.DeviceRegistry) -> str:
@@ -206,3 +211,138 @@ async def test_invalid_mode(hass: HomeAssistant) -> None:
         await hass.services.async_call(
             DOMAIN, SERVICE_CALL, {"mode": "telepathy"}, blocking=True
         )
+
+
+@pytest.mark.usefixtures("init_integration")
+async def test_skip_next_and_undo(hass: HomeAssistant) -> None:
+    """Skip answers with the date it skipped and moves the next alarm; undo brings it back."""
+    await hass.services.async_call(
+        "switch", "turn_on", {"entity_id": "switch.alice_alarm"}, blocking=True
+    )
+    before = hass.states.get("sensor.alice_next_alarm")
+    assert before is not None
+    assert before.state not in ("unknown", "unavailable")
+    first_alarm = dt_util.parse_datetime(before.state)
+    assert first_alarm is not None
+
+    response = await hass.services.async_call(
+        DOMAIN, SERVICE_SKIP_NEXT, {}, blocking=True, return_response=True
+    )
+    assert response == {"skipped": dt_util.as_local(first_alarm).date().isoformat()}
+    skipped = hass.states.get("sensor.alice_next_alarm")
+    assert skipped is not None
+    later = dt_util.parse_datetime(skipped.state)
+    assert later is not None
+    assert later > first_alarm
+
+    response = await hass.services.async_call(
+        DOMAIN, SERVICE_SKIP_NEXT, {"undo": True}, blocking=True, return_response=True
+    )
+    assert response == {"skipped": None}
+    after = hass.states.get("sensor.alice_next_alarm")
+    assert after is not None
+    assert after.state == before.state
+
+
+async def second_entry(
+    hass: HomeAssistant, account_data: dict[str, Any], sleeper_data: dict[str, Any]
+) -> MockConfigEntry:
+    """Another account's entry (same simulated account, another number) with Bob."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Wake-up Coach …0200",
+        unique_id=f"{account_data['account_sid']}_+15550100200",
+        data=account_data,
+        subentries_data=[
+            {
+                "data": {**sleeper_data, "name": "Bob", "phone_number": BOB_NUMBER},
+                "subentry_id": BOB_SUBENTRY_ID,
+                "subentry_type": SUBENTRY_SLEEPER,
+                "title": "Bob",
+                "unique_id": BOB_NUMBER,
+            }
+        ],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def test_sleeper_of_the_second_entry(
+    hass: HomeAssistant,
+    device_registry: dr.DeviceRegistry,
+    init_integration: MockConfigEntry,
+    account_data: dict[str, Any],
+    sleeper_data: dict[str, Any],
+) -> None:
+    """A sleeper device is found in whichever loaded entry holds it."""
+    other = await second_entry(hass, account_data, sleeper_data)
+    bob = next(
+        device.id
+        for device in dr.async_entries_for_config_entry(device_registry, other.entry_id)
+        if (DOMAIN, BOB_SUBENTRY_ID) in device.identifiers
+    )
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN, SERVICE_HANG_UP, {"sleeper": bob}, blocking=True
+        )
+    assert err.value.translation_key == "no_call_in_progress"
+    assert err.value.translation_placeholders == {"sleeper": "Bob"}
+
+
+async def test_self_test_needs_an_entry_when_there_are_several(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    account_data: dict[str, Any],
+    sleeper_data: dict[str, Any],
+) -> None:
+    """With two accounts loaded, the account-wide action must be told which."""
+    other = await second_entry(hass, account_data, sleeper_data)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, SERVICE_SELF_TEST, {}, blocking=True, return_response=True
+        )
+    assert err.value.translation_key == "entry_required"
+    response = await hass.services.async_call(
+        DOMAIN,
+        SERVICE_SELF_TEST,
+        {"config_entry_id": other.entry_id},
+        blocking=True,
+        return_response=True,
+    )
+    assert isinstance(response, dict)
+    # No external URL in this test: the named entry's own run fails at its first step.
+    assert (response["result"], response["failed_step"]) == ("failed", "url")
+
+
+@pytest.mark.parametrize("entry_id", ["no-such-entry", "of-another-domain"])
+@pytest.mark.usefixtures("init_integration")
+async def test_self_test_of_an_unknown_entry(
+    hass: HomeAssistant, entry_id: str
+) -> None:
+    """An entry id that is not one of ours is refused, naming the id."""
+    MockConfigEntry(domain="other", entry_id="of-another-domain").add_to_hass(hass)
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN,
+            SERVICE_SELF_TEST,
+            {"config_entry_id": entry_id},
+            blocking=True,
+            return_response=True,
+        )
+    assert err.value.translation_key == "entry_not_found"
+    assert err.value.translation_placeholders == {"config_entry_id": entry_id}
+
+
+async def test_self_test_of_an_unloaded_entry(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """An unloaded entry, named or the only one, cannot run the self-test."""
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    for target in ({"config_entry_id": init_integration.entry_id}, {}):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(
+                DOMAIN, SERVICE_SELF_TEST, target, blocking=True, return_response=True
+            )
+        assert err.value.translation_key == "entry_not_loaded"
