@@ -559,3 +559,23 @@ def test_damaged_state_is_reset(caplog: pytest.LogCaptureFixture) -> None:
     """Unreadable stored state is dropped with an error line, not a failed setup."""
     assert AlarmState.from_dict({"skip": ["not a date"]}) == AlarmState()
     assert "damaged" in caplog.text
+
+
+async def test_snooze_of_a_call_placed_by_hand(
+    make_clock: Callable[..., Clock],
+) -> None:
+    """Not only alarm calls: a call placed by hand snoozed rings again in N minutes."""
+    clock = make_clock("2026-12-05T10:00:00")  # a Saturday: no alarm today
+    clock.start()
+    clock.host.current = "manual-call"
+    at = await clock.alarm.async_snooze(5)
+    assert at == utc("2026-12-05T10:05:00")
+    assert clock.host.hang_ups == 1
+    clock.host.current = None
+    clock.alarm.call_finished(
+        _ended(clock, CallTrigger(), CallResult.NOT_AWAKE, "manual-call")
+    )
+    assert clock.sleeper.next_alarm() == at
+    assert clock.sleeper.next_alarm_kind == "snooze"
+    await clock.at(at)
+    assert [(c.kind, c.attempt) for c in clock.host.calls] == [(TriggerKind.SNOOZE, 1)]

@@ -399,10 +399,12 @@ class SleeperAlarm:
     def _place(self, pending: PendingCall, now: datetime, *, late: bool) -> None:
         """A redial, a snooze or a one-off call is due."""
         ladder = self.state.ladder
-        if pending.kind in LADDER_KINDS and (
-            ladder is None or ladder.alarm_date != pending.alarm_date
+        if (
+            pending.kind in LADDER_KINDS
+            and pending.alarm_date is not None
+            and (ladder is None or ladder.alarm_date != pending.alarm_date)
         ):
-            return  # its alarm was settled meanwhile
+            return  # its alarm was settled meanwhile (a snooze of no alarm has none)
         if ladder is not None and pending.kind in LADDER_KINDS:
             ladder.attempt = pending.attempt
         if late:
