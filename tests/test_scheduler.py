@@ -579,3 +579,129 @@ async def test_snooze_of_a_call_placed_by_hand(
     assert clock.sleeper.next_alarm_kind == "snooze"
     await clock.at(at)
     assert [(c.kind, c.attempt) for c in clock.host.calls] == [(TriggerKind.SNOOZE, 1)]
+
+
+def _stopped(clock: Clock) -> dict[str, Any]:
+    """Home Assistant stops: what the alarm stored last."""
+    assert clock.stop is not None
+    clock.stop()
+    clock.stop = None
+    return clock.saved[-1]
+
+
+async def _redial_pending(make_clock: Callable[..., Clock]) -> dict[str, Any]:
+    """The alarm rang, nobody answered, a redial is due at 05:32; then HA stopped."""
+    clock = make_clock("2026-12-01T05:29:00")
+    clock.start()
+    await clock.at(utc("2026-12-01T05:30:00"))
+    clock.finished(clock.host.calls[-1], CallResult.NO_ANSWER)
+    assert clock.sleeper.next_alarm() == utc("2026-12-01T05:32:00")
+    return _stopped(clock)
+
+
+async def test_restart_with_a_redial_due(make_clock: Callable[..., Clock]) -> None:
+    """Down when a redial was due, back 5 minutes later: it is placed late, the ladder goes on."""
+    stored = await _redial_pending(make_clock)
+    clock = make_clock("2026-12-01T05:37:00", state=AlarmState.from_dict(stored))
+    clock.start()
+    await clock.hass.async_block_till_done()
+    assert [(c.kind, c.attempt) for c in clock.host.calls] == [(TriggerKind.REDIAL, 2)]
+    assert clock.host.events == [
+        (
+            "missed_catch_up",
+            {"scheduled": "2026-12-01T05:32:00+00:00", "attempt": 2, "kind": "redial"},
+        )
+    ]
+    # The stored ladder counts on: not up after this call either, a third one follows.
+    clock.finished(clock.host.calls[-1], CallResult.NOT_AWAKE)
+    assert clock.host.events[-1] == (
+        "redial_scheduled",
+        {
+            "scheduled": "2026-12-01T05:39:00+00:00",
+            "attempt": 3,
+            "previous_result": "not_awake",
+        },
+    )
+    # The alarm itself was handled before the restart: it does not ring again today.
+    assert [c.kind for c in clock.host.calls].count(TriggerKind.ALARM) == 0
+
+
+async def test_restart_long_after_a_redial_was_due(
+    make_clock: Callable[..., Clock],
+) -> None:
+    """Back two hours after a redial was due: no call, the alarm is reported missed."""
+    stored = await _redial_pending(make_clock)
+    clock = make_clock("2026-12-01T07:32:00", state=AlarmState.from_dict(stored))
+    clock.start()
+    await clock.hass.async_block_till_done()
+    assert clock.host.calls == []
+    assert clock.host.events == [
+        (
+            "missed",
+            {
+                "attempt": 1,
+                "alarm_date": "2026-12-01",
+                "reason": "home_assistant_down",
+            },
+        )
+    ]
+    assert clock.alarm.state.ladder is None
+    assert clock.sleeper.next_alarm() == utc("2026-12-02T05:30:00")
+
+
+async def test_a_due_call_is_not_placed_over_another(
+    make_clock: Callable[..., Clock],
+) -> None:
+    """A one-off call falls due while the sleeper is on another call: no second call."""
+    clock = make_clock("2026-12-05T10:00:00")  # a Saturday: no alarm
+    clock.start()
+    clock.alarm.call_in(30)
+    clock.host.current = "manual-call"
+    await clock.at(utc("2026-12-05T10:30:00"))
+    assert clock.host.calls == []
+    assert clock.alarm.state.pending == []
+    assert clock.sleeper.next_alarm() == utc("2026-12-07T05:30:00")  # Monday's alarm
+    assert clock.sleeper.next_alarm_kind == "alarm"
+
+
+async def test_a_call_that_is_not_the_alarms_is_no_attempt(
+    make_clock: Callable[..., Clock],
+) -> None:
+    """A one-off call that ends while the alarm's ladder runs neither redials nor settles it."""
+    clock = make_clock("2026-12-01T05:29:00")
+    clock.start()
+    await clock.at(utc("2026-12-01T05:30:00"))
+    alarm_call = clock.host.calls[-1]
+    clock.alarm.call_finished(
+        _ended(clock, CallTrigger(kind=TriggerKind.ONE_OFF), CallResult.AWAKE, "x")
+    )
+    assert clock.host.kinds() == ["alarm"]
+    assert clock.alarm.state.ladder is not None
+    clock.finished(alarm_call, CallResult.NO_ANSWER)
+    assert clock.host.kinds() == ["alarm", "redial_scheduled"]
+
+
+async def test_undo_with_nothing_skipped(make_clock: Callable[..., Clock]) -> None:
+    """Undo when nothing is skipped changes nothing, and stores nothing."""
+    clock = make_clock("2026-12-01T05:00:00")
+    clock.start()
+    saves = len(clock.saved)
+    clock.alarm.undo_skip()
+    assert len(clock.saved) == saves
+    assert clock.sleeper.next_alarm() == utc("2026-12-01T05:30:00")
+
+
+async def test_restart_long_after_a_one_off_call(
+    make_clock: Callable[..., Clock],
+) -> None:
+    """Back two hours after a one-off call was due: it is not placed that late."""
+    clock = make_clock("2026-12-05T10:00:00")  # a Saturday: no alarm
+    clock.start()
+    clock.alarm.call_in(30)
+    stored = _stopped(clock)
+    restarted = make_clock("2026-12-05T12:30:00", state=AlarmState.from_dict(stored))
+    restarted.start()
+    await restarted.hass.async_block_till_done()
+    assert restarted.host.calls == []
+    assert restarted.host.events == []
+    assert restarted.alarm.state.pending == []
