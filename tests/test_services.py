@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import timedelta
 from typing import Any
 
 from homeassistant.config_entries import ConfigSubentry
@@ -11,7 +13,10 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
 from custom_components.wakeup_coach.const import (
     DOMAIN,
@@ -24,8 +29,9 @@ from custom_components.wakeup_coach.const import (
     SUBENTRY_SLEEPER,
 )
 from custom_components.wakeup_coach.schema import vol
+from simulator.sleepers import SCRIPTS
 
-from .conftest import ENTRY_ID, SLEEPER_SUBENTRY_ID
+from .conftest import ENTRY_ID, SLEEPER_NUMBER, SLEEPER_SUBENTRY_ID, Live
 
 BOB_NUMBER = "+15550100222"
 BOB_SUBENTRY_ID = "01JSLEEPERBOB00000000000000"
@@ -346,3 +352,36 @@ async def test_self_test_of_an_unloaded_entry(
                 DOMAIN, SERVICE_SELF_TEST, target, blocking=True, return_response=True
             )
         assert err.value.translation_key == "entry_not_loaded"
+
+
+async def test_snooze_a_call_that_just_ended(live: Live) -> None:
+    """Snooze right after a call placed by hand: it answers when, and rings then."""
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["hangs_up"]
+    placed = live.simulator.network.expect_call()
+    await live.hass.services.async_call(
+        DOMAIN, SERVICE_CALL, {"mode": "traditional"}, blocking=True
+    )
+    await (await placed).done.wait()
+    await live.wait_idle()
+    response = await live.hass.services.async_call(
+        DOMAIN, SERVICE_SNOOZE, {"minutes": 5}, blocking=True, return_response=True
+    )
+    assert isinstance(response, dict)
+    at = dt_util.parse_datetime(response["scheduled_at"])
+    assert at is not None
+    assert (
+        timedelta(minutes=4) < at - dt_util.utcnow() <= timedelta(minutes=5, seconds=1)
+    )
+    next_alarm = live.hass.states.get("sensor.alice_next_alarm")
+    assert next_alarm is not None
+    assert dt_util.parse_datetime(next_alarm.state) == at
+    assert next_alarm.attributes["kind"] == "snooze"
+
+    live.simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    placed = live.simulator.network.expect_call()
+    async_fire_time_changed(live.hass, at)
+    async with asyncio.timeout(10):
+        record = await placed
+    await record.done.wait()
+    await live.wait_idle()
+    assert live.entry.runtime_data.calls.history[0]["trigger"] == "snooze"
