@@ -15,6 +15,7 @@ from collections import deque
 from contextlib import suppress
 from dataclasses import dataclass
 import json
+import math
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -36,6 +37,12 @@ QUIET_MS = 700
 BARGE_IN_AFTER_MS = 800
 # How long a silent turn lasts before the sleeper waits for the coach again.
 SILENT_TURN_S = 8.0
+# Frames beyond one pass's batch the clock loop may owe, after a stall of the event
+# loop, before an empty queue stops counting as the coach being quiet. On a fast
+# clock a stall of a few real milliseconds on a loaded machine is hundreds of
+# simulated ones in which Home Assistant could not send audio either: a pause no
+# real call has.
+STALL_FRAMES = 5
 
 
 @dataclass
@@ -174,16 +181,20 @@ class MediaStreamSession:
         """Every 20 ms of simulated time: send a frame of the sleeper, play one of the coach."""
         clock = self.sim.clock
         tick = audio.FRAME_MS / 1000
+        pause = max(0.002, clock.real(tick))
+        # Frames one pass owes when the loop keeps time: several on a fast clock.
+        batch = math.ceil(pause / clock.real(tick))
         frames_done = 0
         start = clock.now()
         while not self._closed.is_set():
             due = int((clock.now() - start) / tick) + 1
+            stalled = due - frames_done > batch + STALL_FRAMES
             while frames_done < due and not self._closed.is_set():
                 frames_done += 1
                 await self._send_frame()
-                self._play_frame()
+                self._play_frame(stalled=stalled)
             # Batching keeps the real-time cost bounded on a fast clock.
-            await asyncio.sleep(max(0.002, clock.real(tick)))
+            await asyncio.sleep(pause)
 
     async def _send_frame(self) -> None:
         frame = bytes(self._mouth[: audio.FRAME_BYTES])
@@ -205,8 +216,12 @@ class MediaStreamSession:
             }
         )
 
-    def _play_frame(self) -> None:
-        """Play 20 ms of queued coach audio; echo marks that are reached."""
+    def _play_frame(self, *, stalled: bool = False) -> None:
+        """Play 20 ms of queued coach audio; echo marks that are reached.
+
+        Catching up after a stall, a frame with nothing queued is no evidence of
+        a pause: it does not count towards the coach's quiet.
+        """
         while self._playback and isinstance(self._playback[0], _Mark):
             mark = self._playback.popleft()
             assert isinstance(mark, _Mark)  # noqa: S101
@@ -225,7 +240,7 @@ class MediaStreamSession:
             self._utterance_speech_ms += audio.FRAME_MS
             self._quiet_ms = 0
             self._coach_audio += played
-        else:
+        elif not stalled:
             self._quiet_ms += audio.FRAME_MS
             if self._quiet_ms >= QUIET_MS:
                 self._end_coach_utterance()

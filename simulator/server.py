@@ -192,9 +192,6 @@ class Simulator:
         server = site._server  # noqa: SLF001
         assert isinstance(server, asyncio.Server)  # noqa: S101
         self.port = server.sockets[0].getsockname()[1]
-        if self.clock.speed > 1:
-            # A fast clock, in tests: keep a loaded machine's stalls out of calls.
-            self.spawn(self.clock.keep_time())
 
     async def stop(self) -> None:
         """End every call and connection, and stop listening."""

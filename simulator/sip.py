@@ -178,8 +178,8 @@ class SipLeg(MediaStreamSession):
             if self.model is not None:
                 self.model.playback("cleared")
 
-    def _play_frame(self) -> None:
-        super()._play_frame()
+    def _play_frame(self, *, stalled: bool = False) -> None:
+        super()._play_frame(stalled=stalled)
         model = self.model
         # Played out: once the model has no more of the reply to send.
         if self.playing and not self._playback and not (model and model.generating):
