@@ -262,6 +262,11 @@ def _frames(count: int) -> list[str | bytes]:
                             st.integers(),
                             st.none(),
                             st.just("abc"),  # bad padding
+                            # Not ASCII: base64 decoding would raise, not reject.
+                            st.text(
+                                alphabet=st.characters(min_codepoint=128), min_size=1
+                            ),
+                            st.just("fn//AAAA\u00e9"),
                         )
                     }
                 ),
