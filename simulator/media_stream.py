@@ -240,7 +240,7 @@ class MediaStreamSession:
             self._utterance_speech_ms += audio.FRAME_MS
             self._quiet_ms = 0
             self._coach_audio += played
-        elif not stalled:
+        elif played or not stalled:
             self._quiet_ms += audio.FRAME_MS
             if self._quiet_ms >= QUIET_MS:
                 self._end_coach_utterance()

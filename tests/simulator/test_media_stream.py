@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from simulator import audio
+from simulator.media_stream import QUIET_MS, MediaStreamSession
 from simulator.server import Simulator
 from simulator.sleepers import SCRIPTS
 
@@ -228,3 +229,19 @@ async def _forbidden() -> web.Response:
 
 async def _twiml(body: str) -> web.Response:
     return twiml(body)
+
+
+async def test_catching_up_after_a_stall_is_no_pause(sim: Simulator) -> None:
+    """Frames owed after an event-loop stall, with nothing queued, are not the coach's quiet.
+
+    Silence the coach did send still is.
+    """
+    session = MediaStreamSession(sim, None, None)  # type: ignore[arg-type]
+    for _ in range(2 * QUIET_MS // audio.FRAME_MS):
+        session._play_frame(stalled=True)
+    assert session._quiet_ms == 0
+    session._play_frame()
+    assert session._quiet_ms == audio.FRAME_MS
+    session._playback.append(audio.silence(audio.FRAME_MS))
+    session._play_frame(stalled=True)
+    assert session._quiet_ms == 2 * audio.FRAME_MS
