@@ -16,21 +16,14 @@ from collections.abc import Mapping
 from contextlib import suppress
 import itertools
 import logging
-from typing import Any
 
 import aiohttp
 import orjson
 
 from . import voice_engine
+from .engine_socket import APPEND_END, EngineSocket
 from .models import EngineKind
-from .voice_engine import (
-    CONNECT_TIMEOUT,
-    MAX_MESSAGE_BYTES,
-    EngineError,
-    EngineListener,
-    http_reason,
-    ws_url,
-)
+from .voice_engine import EngineListener, ws_url
 
 LOGGER = logging.getLogger(__package__)
 
@@ -43,9 +36,6 @@ SLEEPER_GAP_MS = 1500
 COACH_GAP_MS = 1500
 # For a server that sends no audio while the coach is quiet: a wall-clock backstop.
 COACH_QUIET_SECONDS = 2.5
-# session.input_audio.append, around the audio.
-_APPEND = b'{"type":"session.input_audio.append","audio":"'
-_APPEND_END = b'"}'
 # After session.close the server finishes its work; wait this long for session.closed.
 CLOSE_WAIT = 5.0
 
@@ -55,11 +45,12 @@ def _audio_ms(payload: str) -> int:
     return (len(payload) * 3 >> 2) >> 3
 
 
-class LiveEngine:
+class LiveEngine(EngineSocket):
     """One GPT-Live session on the primary WebSocket."""
 
     kind = EngineKind.LIVE
     client_barge_in = False
+    _append_event = b'{"type":"session.input_audio.append","audio":"'
 
     def __init__(
         self,
@@ -72,15 +63,9 @@ class LiveEngine:
         language: str,
     ) -> None:
         """Nothing is sent until `connect`."""
-        self._http = http
-        self._url = ws_url(base_url, "/live/sessions")
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        super().__init__(http, url=ws_url(base_url, "/live/sessions"), api_key=api_key)
         self._model = model
         self._voice = voice
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._listener: EngineListener | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._closing = False
         self._closed = asyncio.Event()
         self._ids = itertools.count(1)
         self._coach: list[str] = []
@@ -96,75 +81,36 @@ class LiveEngine:
 
     async def connect(self, listener: EngineListener, instructions: str) -> None:
         """Open the socket and start the session; raises EngineError."""
-        self._listener = listener
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                self._ws = await self._http.ws_connect(
-                    self._url,
-                    headers=self._headers,
-                    max_msg_size=MAX_MESSAGE_BYTES,
-                    autoping=True,
-                )
-                await self._send(
-                    {
-                        "type": "session.start",
-                        "session": {
-                            "model": self._model,
-                            "instructions": instructions,
-                            "audio": {
-                                "format": AUDIO_FORMAT,
-                                "output": {"voice": self._voice},
-                            },
-                        },
-                    }
-                )
-                await self._until_started(self._ws)
-        except aiohttp.WSServerHandshakeError as err:
-            await self.aclose()
-            raise EngineError(http_reason(err.status)) from err
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
-            await self.aclose()
-            raise EngineError("openai_unreachable", type(err).__name__) from err
-        except EngineError:
-            await self.aclose()
-            raise
-        self._reader = asyncio.create_task(self._read(), name="wakeup_coach live")
-
-    @staticmethod
-    async def _until_started(ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            message = await ws.receive()
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                raise EngineError(
-                    "openai_closed", f"{message.type.name} {message.extra or ''}"
-                )
-            event = orjson.loads(message.data)
-            kind = event.get("type") if isinstance(event, dict) else None
-            if kind == "session.started":
-                return
-            if kind == "error":
-                error = event.get("error") or {}
-                raise EngineError(
-                    "openai_refused", f"{error.get('code')}: {error.get('message')}"
-                )
+        await self._open(
+            listener,
+            {
+                "type": "session.start",
+                "session": {
+                    "model": self._model,
+                    "instructions": instructions,
+                    "audio": {
+                        "format": AUDIO_FORMAT,
+                        "output": {"voice": self._voice},
+                    },
+                },
+            },
+            acknowledged="session.started",
+            task_name="wakeup_coach live",
+        )
 
     # --- sending ----------------------------------------------------------------
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.send_frame(orjson.dumps(event), aiohttp.WSMsgType.TEXT)
 
     async def append_audio(self, payload: str) -> None:
         """Caller audio, as Twilio sent it; its length is also the clock of pauses.
 
-        The payload is base64 (the bridge has checked it), so the event is spliced
-        rather than serialised: the bytes orjson would make, fifty times a second.
+        Spliced as EngineSocket.append_audio does it; repeated rather than awaited
+        through super(), which would add a coroutine to every frame.
         """
         ws = self._ws
         if ws is not None and not ws.closed:
             await ws.send_frame(
-                _APPEND + payload.encode() + _APPEND_END, aiohttp.WSMsgType.TEXT
+                self._append_event + payload.encode() + APPEND_END,
+                aiohttp.WSMsgType.TEXT,
             )
         if self._sleeper:
             self._sleeper_quiet_ms += _audio_ms(payload)
@@ -300,10 +246,5 @@ class LiveEngine:
             if self._reader is not None:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._closed.wait(), CLOSE_WAIT)
-            with suppress(aiohttp.ClientError, OSError):
-                await ws.close()
-        if self._reader is not None and self._reader is not asyncio.current_task():
-            self._reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._reader
+        await super().aclose()
         self._clear()

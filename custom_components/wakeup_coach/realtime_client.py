@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from contextlib import suppress
 from enum import StrEnum
 import logging
 from typing import Any
@@ -21,15 +20,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from .engine_socket import EngineSocket
 from .models import EngineKind
-from .voice_engine import (
-    CONNECT_TIMEOUT,
-    MAX_MESSAGE_BYTES,
-    EngineError,
-    EngineListener,
-    http_reason,
-    ws_url,
-)
+from .voice_engine import EngineListener, ws_url
 
 LOGGER = logging.getLogger(__package__)
 
@@ -50,9 +43,6 @@ END_CALL_TOOL = {
         "required": ["reason"],
     },
 }
-# input_audio_buffer.append, around the audio.
-_APPEND = b'{"type":"input_audio_buffer.append","audio":"'
-_APPEND_END = b'"}'
 # Errors that only say a client event was moot (a race with the server): no news.
 BENIGN_ERRORS = {
     "response_cancel_not_active",
@@ -103,7 +93,7 @@ class _Turn(StrEnum):
     CANCELLING = "cancelling"
 
 
-class RealtimeEngine:
+class RealtimeEngine(EngineSocket):
     """One Realtime API session.
 
     The app creates every response itself (turn detection only detects): one at
@@ -113,6 +103,7 @@ class RealtimeEngine:
 
     kind = EngineKind.REALTIME
     client_barge_in = True
+    _append_event = b'{"type":"input_audio_buffer.append","audio":"'
 
     def __init__(
         self,
@@ -125,16 +116,12 @@ class RealtimeEngine:
         language: str,
     ) -> None:
         """Nothing is sent until `connect`."""
-        self._http = http
-        self._url = ws_url(base_url, f"/realtime?model={model}")
-        self._headers = {"Authorization": f"Bearer {api_key}"}
+        super().__init__(
+            http, url=ws_url(base_url, f"/realtime?model={model}"), api_key=api_key
+        )
         self._model = model
         self._voice = voice
         self._language = language
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._listener: EngineListener | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._closing = False
         self._turn = _Turn.IDLE
         self._cancel_when_created = False
         # The response to create once the current one is over, and whether it was asked for.
@@ -158,74 +145,22 @@ class RealtimeEngine:
 
     async def connect(self, listener: EngineListener, instructions: str) -> None:
         """Open the socket and configure the session; raises EngineError."""
-        self._listener = listener
-        try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                self._ws = await self._http.ws_connect(
-                    self._url,
-                    headers=self._headers,
-                    max_msg_size=MAX_MESSAGE_BYTES,
-                    autoping=True,
-                )
-                await self._send(
-                    {
-                        "type": "session.update",
-                        "session": session_config(
-                            model=self._model,
-                            voice=self._voice,
-                            language=self._language,
-                            instructions=instructions,
-                        ),
-                    }
-                )
-                await self._until_configured(self._ws)
-        except aiohttp.WSServerHandshakeError as err:
-            await self.aclose()
-            raise EngineError(http_reason(err.status)) from err
-        except (aiohttp.ClientError, OSError, TimeoutError) as err:
-            await self.aclose()
-            raise EngineError("openai_unreachable", type(err).__name__) from err
-        except EngineError:
-            await self.aclose()
-            raise
-        self._reader = asyncio.create_task(self._read(), name="wakeup_coach realtime")
-
-    @staticmethod
-    async def _until_configured(ws: aiohttp.ClientWebSocketResponse) -> None:
-        while True:
-            message = await ws.receive()
-            if message.type is not aiohttp.WSMsgType.TEXT:
-                raise EngineError(
-                    "openai_closed", f"{message.type.name} {message.extra or ''}"
-                )
-            event = orjson.loads(message.data)
-            kind = event.get("type") if isinstance(event, dict) else None
-            if kind == "session.updated":
-                return
-            if kind == "error":
-                error = event.get("error") or {}
-                raise EngineError(
-                    "openai_refused", f"{error.get('code')}: {error.get('message')}"
-                )
+        await self._open(
+            listener,
+            {
+                "type": "session.update",
+                "session": session_config(
+                    model=self._model,
+                    voice=self._voice,
+                    language=self._language,
+                    instructions=instructions,
+                ),
+            },
+            acknowledged="session.updated",
+            task_name="wakeup_coach realtime",
+        )
 
     # --- sending ----------------------------------------------------------------
-
-    async def _send(self, event: dict[str, Any]) -> None:
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.send_frame(orjson.dumps(event), aiohttp.WSMsgType.TEXT)
-
-    async def append_audio(self, payload: str) -> None:
-        """Caller audio, as Twilio sent it (base64: the bridge has checked it).
-
-        The hot path, fifty times a second: the event is spliced rather than
-        serialised (base64 needs no escaping), the bytes orjson would make.
-        """
-        ws = self._ws
-        if ws is not None and not ws.closed:
-            await ws.send_frame(
-                _APPEND + payload.encode() + _APPEND_END, aiohttp.WSMsgType.TEXT
-            )
 
     async def speak(self, instruction: str) -> None:
         """A reply now: what to say, as a system message, then a response."""
@@ -422,16 +357,3 @@ class RealtimeEngine:
         LOGGER.log(
             level, "The Realtime API reported %s: %s", code, error.get("message")
         )
-
-    # --- closing ------------------------------------------------------------------
-
-    async def aclose(self) -> None:
-        """Close the socket and stop reading."""
-        self._closing = True
-        if self._ws is not None and not self._ws.closed:
-            with suppress(aiohttp.ClientError, OSError):
-                await self._ws.close()
-        if self._reader is not None and self._reader is not asyncio.current_task():
-            self._reader.cancel()
-            with suppress(asyncio.CancelledError):
-                await self._reader

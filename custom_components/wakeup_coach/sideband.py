@@ -37,15 +37,7 @@ from . import voice_engine
 from .live_client import LiveEngine
 from .models import EngineKind
 from .realtime_client import RealtimeEngine
-from .voice_engine import (
-    CONNECT_TIMEOUT,
-    MAX_MESSAGE_BYTES,
-    EngineError,
-    EngineListener,
-    VoiceEngine,
-    http_reason,
-    ws_url,
-)
+from .voice_engine import EngineListener, VoiceEngine, ws_url
 
 # A reply whose playback never reports its end still counts as heard after this long.
 PLAYBACK_BACKSTOP_SECONDS = 30.0
@@ -56,21 +48,6 @@ PLAYBACK_BACKSTOP_SECONDS = 30.0
 SLEEPER_PAUSE_SECONDS = 2.5
 # Marks waiting for the bridge: one per reply, so a handful at most.
 MAX_PENDING_MARKS = 64
-
-
-async def _attach(
-    http: aiohttp.ClientSession, url: str, headers: Mapping[str, str]
-) -> aiohttp.ClientWebSocketResponse:
-    """Open the sideband WebSocket; raises EngineError."""
-    try:
-        async with asyncio.timeout(CONNECT_TIMEOUT):
-            return await http.ws_connect(
-                url, headers=headers, max_msg_size=MAX_MESSAGE_BYTES, autoping=True
-            )
-    except aiohttp.WSServerHandshakeError as err:
-        raise EngineError(http_reason(err.status)) from err
-    except (aiohttp.ClientError, OSError, TimeoutError) as err:
-        raise EngineError("openai_unreachable", type(err).__name__) from err
 
 
 class _Relay:
@@ -185,11 +162,7 @@ class RealtimeSideband(RealtimeEngine):
     async def connect(self, listener: EngineListener, instructions: str) -> None:
         """Attach to the session the accept configured; raises EngineError."""
         self._relay = _HeardRelay(listener)
-        self._listener = self._relay
-        self._ws = await _attach(self._http, self._url, self._headers)
-        self._reader = asyncio.create_task(
-            self._read(), name="wakeup_coach realtime sideband"
-        )
+        await self._open(self._relay, task_name="wakeup_coach realtime sideband")
 
     def _playback_started(self, event: dict[str, Any]) -> None:
         if self._relay is not None:
@@ -248,10 +221,8 @@ class LiveSideband(LiveEngine):
 
     async def connect(self, listener: EngineListener, instructions: str) -> None:
         """Attach to the session the accept started (no session.start); raises EngineError."""
-        self._listener = _PauseRelay(listener, self)
-        self._ws = await _attach(self._http, self._url, self._headers)
-        self._reader = asyncio.create_task(
-            self._read(), name="wakeup_coach live sideband"
+        await self._open(
+            _PauseRelay(listener, self), task_name="wakeup_coach live sideband"
         )
 
     def sleeper_heard(self) -> None:
