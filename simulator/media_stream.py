@@ -45,6 +45,27 @@ SILENT_TURN_S = 8.0
 STALL_FRAMES = 5
 
 
+class StallDetector:
+    """Tells a stall of the event loop from a loop that stays behind.
+
+    A stall is a one-off. A loop that stays behind (a slow machine, coverage
+    tracing) is slow, not stalled: excusing all its frames would leave the coach
+    never quiet, and the sleeper waiting for its turn forever.
+    """
+
+    def __init__(self, batch: int) -> None:
+        """`batch`: the frames a pass owes when the loop keeps time."""
+        self._limit = batch + STALL_FRAMES
+        self._behind = False
+
+    def stalled(self, owed: int) -> bool:
+        """Whether a pass that owes `owed` frames follows a stall."""
+        behind = owed > self._limit
+        stalled = behind and not self._behind
+        self._behind = behind
+        return stalled
+
+
 @dataclass
 class _Mark:
     name: str
@@ -184,11 +205,12 @@ class MediaStreamSession:
         pause = max(0.002, clock.real(tick))
         # Frames one pass owes when the loop keeps time: several on a fast clock.
         batch = math.ceil(pause / clock.real(tick))
+        stalls = StallDetector(batch)
         frames_done = 0
         start = clock.now()
         while not self._closed.is_set():
             due = int((clock.now() - start) / tick) + 1
-            stalled = due - frames_done > batch + STALL_FRAMES
+            stalled = stalls.stalled(due - frames_done)
             while frames_done < due and not self._closed.is_set():
                 frames_done += 1
                 await self._send_frame()

@@ -10,7 +10,12 @@ from typing import Any
 from aiohttp import web
 
 from simulator import audio
-from simulator.media_stream import QUIET_MS, MediaStreamSession
+from simulator.media_stream import (
+    QUIET_MS,
+    STALL_FRAMES,
+    MediaStreamSession,
+    StallDetector,
+)
 from simulator.server import Simulator
 from simulator.sleepers import SCRIPTS
 
@@ -245,3 +250,12 @@ async def test_catching_up_after_a_stall_is_no_pause(sim: Simulator) -> None:
     session._playback.append(audio.silence(audio.FRAME_MS))
     session._play_frame(stalled=True)
     assert session._quiet_ms == 2 * audio.FRAME_MS
+
+
+def test_a_stall_is_a_one_off() -> None:
+    """A pass far behind follows a stall; the passes after it, still behind, do not."""
+    stalls = StallDetector(batch=2)
+    owed = [2, 2 + STALL_FRAMES, 50, 40, 30, 2, 60, 3]
+    assert [stalls.stalled(n) for n in owed] == [
+        False, False, True, False, False, False, True, False
+    ]  # fmt: skip
