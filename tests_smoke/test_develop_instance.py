@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from datetime import datetime, timedelta
 import ipaddress
 from pathlib import Path
 import socket
+from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
@@ -238,3 +240,53 @@ async def test_nothing_needs_the_internet(home_assistant: HomeAssistantApi) -> N
         for entry in entries
         if entry["domain"] in ONLINE_ONLY_DOMAINS or entry["state"] != "loaded"
     } == set()
+
+
+async def test_an_alarm_a_minute_ahead_rings_alice(
+    home_assistant: HomeAssistantApi, simulator: Simulator
+) -> None:
+    """Alarm on, set a minute ahead: *Next alarm* shows it, and at that time Alice's phone rings."""
+    api = home_assistant
+    simulator.network.scripts[SLEEPER_NUMBER] = SCRIPTS["wakes_quickly"]
+    zone = ZoneInfo((await api.request("GET", "/api/config"))["time_zone"])
+    at = (datetime.now(zone) + timedelta(seconds=70)).replace(microsecond=0)
+    await api.request(
+        "POST",
+        "/api/services/time/set_value",
+        json={"entity_id": "time.alice_alarm_time", "time": at.strftime("%H:%M:%S")},
+    )
+    await api.request(
+        "POST", "/api/services/switch/turn_on", json={"entity_id": "switch.alice_alarm"}
+    )
+
+    async def next_alarm() -> datetime | None:
+        state = await api.request("GET", "/api/states/sensor.alice_next_alarm")
+        try:
+            return datetime.fromisoformat(state["state"])
+        except ValueError:  # unknown
+            return None
+
+    async with asyncio.timeout(10):
+        while await next_alarm() != at:
+            await asyncio.sleep(0.2)
+    placed = simulator.network.expect_call()
+    record = await asyncio.wait_for(placed, 120)
+    rang = datetime.now(zone)
+    assert at <= rang < at + timedelta(seconds=10)
+    await asyncio.wait_for(record.done.wait(), 120)
+    assert record.status == "completed"
+    assert record.application_error is None
+    async with asyncio.timeout(30):
+        while (
+            await api.request("GET", "/api/states/binary_sensor.alice_call_in_progress")
+        )["state"] != "off":
+            await asyncio.sleep(0.2)
+    # The call's result, fired as it ended: after `at` (earlier calls ended awake too).
+    event = await api.request("GET", "/api/states/event.alice_wake_up")
+    assert datetime.fromisoformat(event["state"]) >= at
+    assert event["attributes"]["event_type"] == "awake"
+    await api.request(
+        "POST",
+        "/api/services/switch/turn_off",
+        json={"entity_id": "switch.alice_alarm"},
+    )
